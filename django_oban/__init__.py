@@ -1,0 +1,59 @@
+"""django-oban: Oban-grade background jobs for Django on PostgreSQL."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "JobState": "states",
+    "JobExecutingError": "exceptions",
+    "Worker": "workers",
+    "Cancel": "workers",
+    "Snooze": "workers",
+    "Record": "workers",
+    **{
+        name: "api"
+        for base in ("cancel", "retry", "delete", "update")
+        for name in (f"{base}_job", f"{base}_many_jobs", f"a{base}_job", f"a{base}_many_jobs")
+    },
+    "insert_all": "api",
+    "ainsert_all": "api",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that ``import django_oban`` works before the app registry is ready.
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .api import (
+        acancel_job,
+        acancel_many_jobs,
+        adelete_job,
+        adelete_many_jobs,
+        ainsert_all,
+        aretry_job,
+        aretry_many_jobs,
+        aupdate_job,
+        aupdate_many_jobs,
+        cancel_job,
+        cancel_many_jobs,
+        delete_job,
+        delete_many_jobs,
+        insert_all,
+        retry_job,
+        retry_many_jobs,
+        update_job,
+        update_many_jobs,
+    )
+    from .exceptions import JobExecutingError
+    from .states import JobState
+    from .workers import Cancel, Record, Snooze, Worker

@@ -1,0 +1,143 @@
+"""Module-level job management functions and their async twins.
+
+Each function takes ``Job`` instances or integer ids. Instances passed in are refreshed
+from the rows the statement returns, when the operation changed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar, Union
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from .models import Job
+from .querysets import Changes, JobQuerySet
+
+JobOrId = Union[Job, int]
+_Result = TypeVar("_Result")
+_Params = ParamSpec("_Params")
+
+
+def cancel_job(job_or_id: JobOrId) -> None:
+    """Cancel one job if it is incomplete, executing included. Unknown ids are ignored."""
+    cancel_many_jobs([job_or_id])
+
+
+def cancel_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
+    """Cancel the incomplete jobs among ``jobs_or_ids``; return how many were cancelled."""
+    target, instances = _target(jobs_or_ids)
+    target, values = target._cancel_plan()
+    return _apply(target, values, instances)
+
+
+def retry_job(job_or_id: JobOrId) -> None:
+    """Make one job available now, unless it is available or executing."""
+    retry_many_jobs([job_or_id])
+
+
+def retry_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
+    """Retry every job among ``jobs_or_ids`` not available or executing; return the count."""
+    target, instances = _target(jobs_or_ids)
+    target, values = target._retry_plan()
+    return _apply(target, values, instances)
+
+
+def delete_job(job_or_id: JobOrId) -> None:
+    """Delete one job permanently unless it is executing (then it is left untouched)."""
+    delete_many_jobs([job_or_id])
+
+
+def delete_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
+    """Delete the jobs among ``jobs_or_ids`` that are not executing; return the count."""
+    target, _ = _target(jobs_or_ids)
+    return target.delete()[0]
+
+
+def update_job(job_or_id: JobOrId, changes: Changes) -> Job:
+    """Apply ``changes`` to one job and return it as now stored.
+
+    Raises ``ValidationError`` (changing nothing) for a field that cannot be updated or an
+    invalid value, and ``Job.DoesNotExist`` for an unknown id.
+    """
+    return update_many_jobs([job_or_id], changes)[0]
+
+
+def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[Job]:
+    """Apply ``changes`` to every job, all or nothing; return them in input order."""
+    target, instances = _target(jobs_or_ids)
+    ids = list(instances)
+    with transaction.atomic(using=target.db):
+        updated = {job.pk: job for job in target.update_many(changes)}
+        missing = [pk for pk in ids if pk not in updated]
+        if missing:
+            raise Job.DoesNotExist(f"No job with id {', '.join(map(str, missing))}.")
+    _refresh(instances, updated.values())
+    return [updated[pk] for pk in ids]
+
+
+def _target(jobs_or_ids: Iterable[JobOrId]) -> tuple[JobQuerySet, dict[int, list[Job]]]:
+    """The queryset of the given jobs, and the instances passed in by id (in input order)."""
+    if isinstance(jobs_or_ids, (Job, int, str, bytes)):
+        raise TypeError("Pass a list of jobs or ids; use the singular function for one job.")
+    instances: dict[int, list[Job]] = {}
+    for item in jobs_or_ids:
+        if isinstance(item, Job):
+            if item.pk is None:
+                raise ValueError("An unsaved Job has no id; save it first.")
+            instances.setdefault(item.pk, []).append(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            instances.setdefault(item, [])
+        else:
+            raise TypeError(f"Expected a Job or an integer id, not {item!r}.")
+    return Job.objects.filter(pk__in=list(instances)), instances
+
+
+def _apply(target: JobQuerySet, values: dict[str, Any], instances: dict[int, list[Job]]) -> int:
+    """Write ``values`` to ``target``; fetch the rows back only when instances need refreshing."""
+    if not any(instances.values()):
+        return target._write(values)
+    rows = target._write_returning(values)
+    _refresh(instances, rows)
+    return len(rows)
+
+
+def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> None:
+    for row in rows:
+        for job in instances.get(row.pk, ()):
+            if job is not row:
+                for field in Job._meta.concrete_fields:
+                    setattr(job, field.attname, getattr(row, field.attname))
+
+
+def _async_twin(func: Callable[_Params, _Result]) -> Callable[_Params, Awaitable[_Result]]:
+    @wraps(func)
+    async def twin(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        return await sync_to_async(func)(*args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = f"a{func.__name__}"
+    twin.__doc__ = f"Async version of ``{func.__name__}()``."
+    return twin
+
+
+acancel_job = _async_twin(cancel_job)
+acancel_many_jobs = _async_twin(cancel_many_jobs)
+aretry_job = _async_twin(retry_job)
+aretry_many_jobs = _async_twin(retry_many_jobs)
+adelete_job = _async_twin(delete_job)
+adelete_many_jobs = _async_twin(delete_many_jobs)
+aupdate_job = _async_twin(update_job)
+aupdate_many_jobs = _async_twin(update_many_jobs)
+
+
+def insert_all(jobs: Iterable[Job]) -> list[Job]:
+    """Validate and insert many unsaved jobs in one statement; returns them with ids."""
+    jobs = list(jobs)
+    for job in jobs:
+        job.prepare_for_insert()
+    return Job.objects.bulk_create(jobs)
+
+
+ainsert_all = _async_twin(insert_all)

@@ -1,0 +1,79 @@
+"""django-oban settings, read lazily from the ``OBAN`` dict in Django settings.
+
+=================  ===================  ==============================================
+key                default              meaning
+=================  ===================  ==============================================
+``QUEUES``         ``{"default": 10}``  queue name -> concurrency limit of each node
+``NODE``           ``"<host>-<pid>"``   this node's name, shown in ``attempted_by``
+``PRUNE_AFTER``    ``604800`` (7 days)  seconds a finished job is kept
+``RESCUE_AFTER``   ``60``               seconds without a heartbeat before an executing
+                                        job of that node counts as orphaned
+``SHUTDOWN_GRACE`` ``15``               seconds running jobs get to finish on shutdown
+``POLL_INTERVAL``  ``1.0``              seconds between polls when notifications are
+                                        not available (SQLite) or as a fallback
+=================  ===================  ==============================================
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    "QUEUES": {"default": 10},
+    "NODE": None,
+    "PRUNE_AFTER": 7 * 24 * 3600,
+    "RESCUE_AFTER": 60,
+    "SHUTDOWN_GRACE": 15,
+    "POLL_INTERVAL": 1.0,
+}
+
+
+def default_node_name() -> str:
+    """``hostname-pid`` of this process."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ObanSettings:
+    """Typed, lazy access to ``settings.OBAN`` with defaults applied.
+
+    Values are read on every access so that ``override_settings`` works.
+    """
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, "OBAN", {})
+        return value if isinstance(value, dict) else {}
+
+    def _get(self, key: str) -> Any:
+        return self.user_settings.get(key, DEFAULTS[key])
+
+    @property
+    def QUEUES(self) -> dict[str, int]:
+        return dict(self._get("QUEUES"))
+
+    @property
+    def NODE(self) -> str:
+        return self._get("NODE") or default_node_name()
+
+    @property
+    def PRUNE_AFTER(self) -> float:
+        return self._get("PRUNE_AFTER")
+
+    @property
+    def RESCUE_AFTER(self) -> float:
+        return self._get("RESCUE_AFTER")
+
+    @property
+    def SHUTDOWN_GRACE(self) -> float:
+        return self._get("SHUTDOWN_GRACE")
+
+    @property
+    def POLL_INTERVAL(self) -> float:
+        return self._get("POLL_INTERVAL")
+
+
+oban_settings = ObanSettings()

@@ -1,0 +1,198 @@
+"""The ``Job`` model: one row of ``oban_jobs`` per job."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from django.core import validators
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from .changes import (
+    clean_json_object,
+    clean_max_attempts,
+    clean_name,
+    clean_priority,
+    normalize_tags,
+    state_after_rescheduling,
+)
+from .compat import check_constraint
+from .querysets import JobQuerySet
+from .states import FINISHED_STATES, JobState
+
+if TYPE_CHECKING:
+    from django.db.models.manager import Manager
+
+_NOT_BLANK = r"\S"
+
+
+class Job(models.Model):
+    """A background job: what to run (``worker`` with ``args``), where and when."""
+
+    id = models.BigAutoField(primary_key=True)
+    state = models.TextField(choices=JobState.choices, default=JobState.AVAILABLE)
+    queue = models.TextField(default="default")
+    worker = models.TextField(help_text="Dotted path of the worker class.")
+    args = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    attempt = models.IntegerField(default=0, validators=[validators.MinValueValidator(0)])
+    max_attempts = models.IntegerField(default=20, validators=[validators.MinValueValidator(1)])
+    priority = models.SmallIntegerField(
+        default=0,
+        validators=[validators.MinValueValidator(0), validators.MaxValueValidator(9)],
+        help_text="0 (highest) to 9 (lowest).",
+    )
+    attempted_by = models.JSONField(default=list, blank=True)
+    inserted_at = models.DateTimeField(default=timezone.now)
+    scheduled_at = models.DateTimeField(default=timezone.now)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[Manager[Job]] = JobQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        db_table = "oban_jobs"
+        verbose_name = "job"
+        verbose_name_plural = "jobs"
+        permissions = [
+            ("cancel_job", "Can cancel job"),
+            ("retry_job", "Can retry job"),
+        ]
+        constraints = [
+            check_constraint(models.Q(state__in=JobState.values), "oban_jobs_state_valid"),
+            check_constraint(models.Q(priority__gte=0, priority__lte=9), "oban_jobs_priority_range"),
+            check_constraint(models.Q(max_attempts__gt=0), "oban_jobs_max_attempts_positive"),
+            check_constraint(
+                models.Q(attempt__gte=0, attempt__lte=models.F("max_attempts")), "oban_jobs_attempt_range"
+            ),
+            check_constraint(models.Q(queue__regex=_NOT_BLANK), "oban_jobs_queue_not_blank"),
+            check_constraint(models.Q(worker__regex=_NOT_BLANK), "oban_jobs_worker_not_blank"),
+        ]
+        indexes = [
+            # The fetch query: available jobs of a queue in (priority, scheduled_at, id) order.
+            models.Index(
+                fields=["queue", "priority", "scheduled_at", "id"],
+                condition=models.Q(state=JobState.AVAILABLE),
+                name="oban_jobs_fetch",
+            ),
+            # Staging: scheduled and retryable jobs that have come due.
+            models.Index(
+                fields=["scheduled_at", "id"],
+                condition=models.Q(state__in=[JobState.SCHEDULED, JobState.RETRYABLE]),
+                name="oban_jobs_staging",
+            ),
+            # Pruning finished jobs by the time they finished.
+            models.Index(
+                fields=["completed_at"], condition=models.Q(state=JobState.COMPLETED), name="oban_jobs_prune_completed"
+            ),
+            models.Index(
+                fields=["cancelled_at"], condition=models.Q(state=JobState.CANCELLED), name="oban_jobs_prune_cancelled"
+            ),
+            models.Index(
+                fields=["discarded_at"], condition=models.Q(state=JobState.DISCARDED), name="oban_jobs_prune_discarded"
+            ),
+            # Counts by state and queue, rescue of executing jobs, admin filters.
+            models.Index(fields=["state", "queue"], name="oban_jobs_state_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker} #{self.pk} ({self.state})"
+
+    # Set by the worker runtime while this job runs; see ``cancelled()``.
+    _cancel_event: threading.Event | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def cancelled(self) -> bool:
+        """Whether this job has been cancelled.
+
+        Inside ``Worker.process`` this turns true soon after the job is cancelled from
+        anywhere: the worker listens for cancel notifications and sets an in-memory flag,
+        so calling it costs no database query.
+        """
+        event = self._cancel_event
+        return self.state == JobState.CANCELLED or (event is not None and event.is_set())
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for field, cleaner in (
+            ("queue", clean_name),
+            ("worker", clean_name),
+            ("priority", clean_priority),
+            ("max_attempts", clean_max_attempts),
+            ("args", clean_json_object),
+            ("meta", clean_json_object),
+            ("tags", normalize_tags),
+        ):
+            try:
+                setattr(self, field, cleaner(getattr(self, field)))
+            except ValueError as exc:
+                errors[field] = [f"{field} {exc}."]
+        if errors:
+            raise ValidationError(errors)
+        if self.attempt > self.max_attempts:
+            raise ValidationError({"max_attempts": ["max_attempts must be at least the job's attempt."]})
+
+    def prepare_for_insert(self) -> None:
+        """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled."""
+        self.clean()
+        self.state = state_after_rescheduling(self.state, self.scheduled_at, timezone.now())
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            self.prepare_for_insert()
+        else:
+            self.tags = normalize_tags(self.tags)
+        super().save(*args, **kwargs)
+
+    def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        """Delete this job; raises ``JobExecutingError`` (deleting nothing) if it is executing."""
+        from .exceptions import JobExecutingError
+
+        manager = type(self)._default_manager.db_manager(using)
+        deleted = manager.filter(pk=self.pk).delete()
+        if deleted[0] == 0 and manager.filter(pk=self.pk, state=JobState.EXECUTING).exists():
+            raise JobExecutingError(f"Job {self.pk} is executing; cancel it before deleting it.")
+        self.pk = None
+        return deleted
+
+    def cancel(self) -> None:
+        """Cancel this job if it is incomplete (see ``django_oban.cancel_job``)."""
+        from .api import cancel_job
+
+        cancel_job(self)
+
+    def retry(self) -> None:
+        """Make this job available now unless available or executing (see ``retry_job``)."""
+        from .api import retry_job
+
+        retry_job(self)
+
+    def update(self, changes: dict[str, Any] | Callable[[Job], dict[str, Any]]) -> Job:
+        """Apply ``changes`` to this job (see ``django_oban.update_job``) and return it refreshed."""
+        from .api import update_job
+
+        return update_job(self, changes)
+
+    async def acancel(self) -> None:
+        from .api import acancel_job
+
+        await acancel_job(self)
+
+    async def aretry(self) -> None:
+        from .api import aretry_job
+
+        await aretry_job(self)
+
+    async def aupdate(self, changes: dict[str, Any] | Callable[[Job], dict[str, Any]]) -> Job:
+        from .api import aupdate_job
+
+        return await aupdate_job(self, changes)

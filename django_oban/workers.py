@@ -1,0 +1,121 @@
+"""The ``Worker`` base class, how jobs are created from it, and ``process`` outcomes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .changes import clean_schedule_in
+
+if TYPE_CHECKING:
+    from .models import Job
+
+#: Longest delay the default ``backoff`` returns, in seconds.
+MAX_BACKOFF = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Return from ``process`` to cancel the job; ``reason`` is recorded in ``errors``."""
+
+    reason: str = "cancelled"
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """Return from ``process`` to run the job again in ``seconds``, without using up an attempt."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Record:
+    """Return from ``process`` to complete the job with ``value`` stored in ``meta["recorded"]``."""
+
+    value: Any
+
+
+class Worker:
+    """Base class of job workers.
+
+    Class attributes are the defaults of new jobs; ``new()`` and ``enqueue()`` override them
+    per job. Subclasses implement ``process(job)``, plain or ``async def``.
+    """
+
+    queue: ClassVar[str] = "default"
+    priority: ClassVar[int] = 0
+    max_attempts: ClassVar[int] = 20
+    tags: ClassVar[Sequence[str]] = ()
+
+    @classmethod
+    def path(cls) -> str:
+        """The dotted path stored in ``Job.worker``."""
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    @classmethod
+    def new(
+        cls,
+        args: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+        tags: Sequence[str] | None = None,
+        meta: dict[str, Any] | None = None,
+        scheduled_at: datetime | None = None,
+        schedule_in: float | timedelta | None = None,
+    ) -> Job:
+        """An unsaved job for this worker; validated when saved or passed to ``insert_all``."""
+        from .models import Job
+
+        if scheduled_at is not None and schedule_in is not None:
+            raise ValidationError({"schedule_in": ["Give scheduled_at or schedule_in, not both."]})
+        now = timezone.now()
+        if schedule_in is not None:
+            try:
+                scheduled_at = clean_schedule_in(schedule_in, now)
+            except ValueError as exc:
+                raise ValidationError({"schedule_in": [f"schedule_in {exc}."]}) from exc
+        return Job(
+            worker=cls.path(),
+            args={} if args is None else args,
+            queue=cls.queue if queue is None else queue,
+            priority=cls.priority if priority is None else priority,
+            max_attempts=cls.max_attempts if max_attempts is None else max_attempts,
+            tags=list(cls.tags if tags is None else tags),
+            meta={} if meta is None else meta,
+            inserted_at=now,
+            scheduled_at=scheduled_at or now,
+        )
+
+    @classmethod
+    def enqueue(cls, args: dict[str, Any] | None = None, **options: Any) -> Job:
+        """Insert a job for this worker and return it. Takes the options of ``new()``."""
+        job = cls.new(args, **options)
+        job.save()
+        return job
+
+    @classmethod
+    async def aenqueue(cls, args: dict[str, Any] | None = None, **options: Any) -> Job:
+        """Async version of ``enqueue()``."""
+        return await sync_to_async(cls.enqueue)(args, **options)
+
+    def process(self, job: Job) -> Any:
+        """Run the job. Return ``Cancel``, ``Snooze`` or ``Record`` to steer the outcome."""
+        raise NotImplementedError(f"{type(self).__qualname__} must implement process(job).")
+
+    def backoff(self, job: Job) -> int:
+        """Seconds to wait before retrying a failed attempt: exponential, jittered, clamped."""
+        base = min(15 + 2 ** min(job.attempt, 20), MAX_BACKOFF)
+        return int(base * random.uniform(0.9, 1.1))
+
+    def timeout(self, job: Job) -> float | None:
+        """Seconds an attempt may run before it fails, or ``None`` for no limit."""
+        return None

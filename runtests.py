@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Run the whole test suite: on PostgreSQL, then on SQLite for what SQLite supports.
+
+With ``DATABASE_URL`` set, that PostgreSQL database is used; otherwise a throw-away
+cluster is started for the run and removed afterwards. Extra arguments go to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.pgcluster import ENV_DATA_DIR, TemporaryCluster
+
+
+def pytest(env: dict[str, str], *args: str) -> int:
+    return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
+
+
+def main(args: list[str]) -> int:
+    base = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if os.environ.get("DATABASE_URL"):
+        postgres_status = pytest(dict(os.environ), *args)
+    else:
+        with TemporaryCluster() as cluster:
+            env = {**base, "DATABASE_URL": cluster.url, ENV_DATA_DIR: str(cluster.data_dir)}
+            print(f"== PostgreSQL run (throw-away cluster on port {cluster.port})", flush=True)
+            postgres_status = pytest(env, *args)
+    print("== SQLite run (tests marked 'postgres' deselected)", flush=True)
+    sqlite_status = pytest(base, "-m", "not postgres", *args)
+    print(f"== PostgreSQL run exit status {postgres_status}, SQLite run exit status {sqlite_status}")
+    return postgres_status or sqlite_status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
