@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Union
 
 from asgiref.sync import sync_to_async
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from .models import Job
 
 Changes = Union[Mapping[str, Any], Callable[["Job"], Mapping[str, Any]]]
+
+#: Why each operation leaves some jobs alone: the states it skips, and the reason.
+SKIPPED_STATES: dict[str, tuple[tuple[str, ...], str]] = {
+    "cancel": (FINISHED_STATES, "already finished"),
+    "retry": ((JobState.AVAILABLE, JobState.EXECUTING), "already available or executing"),
+    "delete": ((JobState.EXECUTING,), "executing"),
+}
 
 # Database constraints that a valid-looking update can still break, by the field to blame.
 _CONSTRAINT_MESSAGES = {
@@ -140,6 +147,50 @@ class JobQuerySet(models.QuerySet["Job"]):
         for queue, state, count in rows:
             stats.setdefault(queue, dict.fromkeys(JobState.values, 0))[state] = count
         return dict(sorted(stats.items()))
+
+    def skipped_by(self, operation: str) -> dict[str, int]:
+        """How many jobs of this set ``operation`` ("cancel", "retry", "delete") would skip, by state.
+
+        One ``GROUP BY`` query. The reason for a state is ``SKIPPED_STATES[operation][1]``.
+        """
+        states, _ = SKIPPED_STATES[operation]
+        rows = self.filter(state__in=states).order_by().values_list("state").annotate(count=models.Count("pk"))
+        return dict(sorted(rows))
+
+    def prune(
+        self,
+        older_than: float | timedelta,
+        *,
+        states: Iterable[str] = FINISHED_STATES,
+        batch_size: int = 10_000,
+    ) -> int:
+        """Delete finished jobs of this set that finished more than ``older_than`` ago.
+
+        Works in batches of ``batch_size`` rows, one short ``DELETE`` statement (and
+        transaction) each, so a huge backlog never holds long locks. Returns the count.
+        """
+        if isinstance(older_than, (int, float)):
+            older_than = timedelta(seconds=older_than)
+        cutoff = timezone.now() - older_than
+        finished_at = {
+            JobState.COMPLETED: "completed_at",
+            JobState.CANCELLED: "cancelled_at",
+            JobState.DISCARDED: "discarded_at",
+        }
+        condition = models.Q()
+        for state in states:
+            if state not in finished_at:
+                raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
+            condition |= models.Q(state=state, **{f"{finished_at[state]}__lt": cutoff})
+        if not condition:
+            return 0
+        total = 0
+        while True:
+            batch = self.filter(condition).order_by().values("pk")[:batch_size]
+            deleted = self.model._default_manager.db_manager(self.db).filter(pk__in=batch)._raw_delete(self.db)
+            total += deleted
+            if deleted < batch_size:
+                return total
 
     async def acancel(self) -> int:
         return await sync_to_async(self.cancel)()

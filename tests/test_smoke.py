@@ -21,3 +21,18 @@ def test_smoke():
     assert Job.objects.tagged("NEW").count() == 1
     print(Job.objects.stats())
     assert Job.objects.all().delete()[0] == 2
+
+
+@pytest.mark.django_db
+def test_smoke_prune_skipped():
+    from datetime import timedelta
+    from django.utils import timezone
+    old = timezone.now() - timedelta(days=30)
+    for _ in range(5):
+        Job.objects.create(worker="a.B", state="completed", completed_at=old)
+    Job.objects.create(worker="a.B", state="completed", completed_at=timezone.now())
+    Job.objects.create(worker="a.B", state="executing")
+    assert Job.objects.skipped_by("cancel") == {"completed": 6}
+    assert Job.objects.skipped_by("delete") == {"executing": 1}
+    assert Job.objects.prune(3600, batch_size=2) == 5
+    assert Job.objects.count() == 2
