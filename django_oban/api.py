@@ -66,16 +66,18 @@ def update_job(job_or_id: JobOrId, changes: Changes) -> Job:
 
 
 def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[Job]:
-    """Apply ``changes`` to every job, all or nothing; return them in input order."""
+    """Apply ``changes`` to every job, all or nothing; return them in input order.
+
+    Instances passed in are refreshed and returned themselves; ids come back as new instances.
+    """
     target, instances = _target(jobs_or_ids)
-    ids = list(instances)
     with transaction.atomic(using=target.db):
         updated = {job.pk: job for job in target.update_many(changes)}
-        missing = [pk for pk in ids if pk not in updated]
+        missing = [pk for pk in instances if pk not in updated]
         if missing:
             raise Job.DoesNotExist(f"No job with id {', '.join(map(str, missing))}.")
     _refresh(instances, updated.values())
-    return [updated[pk] for pk in ids]
+    return [(passed[0] if passed else updated[pk]) for pk, passed in instances.items()]
 
 
 def _target(jobs_or_ids: Iterable[JobOrId]) -> tuple[JobQuerySet, dict[int, list[Job]]]:

@@ -89,7 +89,7 @@ class Worker:
             queue=cls.queue if queue is None else queue,
             priority=cls.priority if priority is None else priority,
             max_attempts=cls.max_attempts if max_attempts is None else max_attempts,
-            tags=list(cls.tags if tags is None else tags),
+            tags=list(cls.tags) if tags is None else tags,
             meta={} if meta is None else meta,
             inserted_at=now,
             scheduled_at=scheduled_at or now,

@@ -1,0 +1,70 @@
+"""System checks on the OBAN setting."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from django_oban.checks import check_oban_settings
+from django_oban.conf import oban_settings
+
+
+def ids(**oban):
+    with override_settings(OBAN=oban):
+        return [error.id for error in check_oban_settings()]
+
+
+def test_defaults_pass():
+    with override_settings():
+        from django.conf import settings
+
+        del settings.OBAN
+        assert check_oban_settings() == []
+
+
+def test_not_a_dict():
+    with override_settings(OBAN=["QUEUES"]):
+        assert [e.id for e in check_oban_settings()] == ["django_oban.E001"]
+
+
+def test_unknown_key():
+    assert ids(QUEUS={"default": 1}) == ["django_oban.E002"]
+
+
+@pytest.mark.parametrize("queues", [{}, [], {"": 5}, {"  ": 5}, {"default": 0}, {"default": "10"}, {"default": True}])
+def test_invalid_queues(queues):
+    assert ids(QUEUES=queues) == ["django_oban.E003"]
+
+
+@pytest.mark.parametrize("node", ["", "  ", 5])
+def test_invalid_node(node):
+    assert ids(NODE=node) == ["django_oban.E004"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "check_id"),
+    [
+        ("PRUNE_AFTER", 0, "django_oban.E005"),
+        ("PRUNE_AFTER", "1d", "django_oban.E005"),
+        ("RESCUE_AFTER", -5, "django_oban.E006"),
+        ("SHUTDOWN_GRACE", -1, "django_oban.E007"),
+        ("POLL_INTERVAL", 0, "django_oban.E008"),
+        ("POLL_INTERVAL", True, "django_oban.E008"),
+    ],
+)
+def test_invalid_numbers(key, value, check_id):
+    assert ids(**{key: value}) == [check_id]
+
+
+def test_valid_settings_pass():
+    assert ids(QUEUES={"default": 10, "mailers": 2}, NODE="web-1", PRUNE_AFTER=60, SHUTDOWN_GRACE=0) == []
+
+
+def test_settings_fall_back_to_documented_defaults():
+    with override_settings(OBAN={"QUEUES": {"a": 1}}):
+        assert oban_settings.QUEUES == {"a": 1}
+        assert oban_settings.PRUNE_AFTER == 7 * 24 * 3600
+        assert oban_settings.RESCUE_AFTER == 60
+        assert oban_settings.SHUTDOWN_GRACE == 15
+        assert oban_settings.POLL_INTERVAL == 1.0
+        assert oban_settings.NODE.endswith(f"-{__import__('os').getpid()}")

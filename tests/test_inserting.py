@@ -1,0 +1,113 @@
+"""Creating jobs from workers: ``new()``, ``enqueue()`` and ``insert_all()``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+import django_oban
+from django_oban import JobState
+from django_oban.models import Job
+
+from .workers import Noop, SendEmail
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_uses_class_attributes_and_does_not_save():
+    job = SendEmail.new({"to": "a@example.com"})
+
+    assert job.pk is None
+    assert job.worker == "tests.workers.SendEmail"
+    assert (job.queue, job.priority, job.max_attempts) == ("mailers", 3, 5)
+    assert job.args == {"to": "a@example.com"}
+    assert not Job.objects.exists()
+
+
+def test_enqueue_saves_with_per_call_overrides():
+    job = SendEmail.enqueue(
+        {"to": "b@example.com"}, queue="bulk", priority=9, max_attempts=2, tags=["X"], meta={"trace": "t1"}
+    )
+
+    job = Job.objects.get(pk=job.pk)
+    assert (job.queue, job.priority, job.max_attempts, job.tags, job.meta) == ("bulk", 9, 2, ["x"], {"trace": "t1"})
+    assert job.state == JobState.AVAILABLE
+
+
+def test_class_tags_are_normalised():
+    assert SendEmail.enqueue().tags == ["email", "outbound"]
+
+
+def test_schedule_in_and_scheduled_at_make_a_scheduled_job():
+    later = timezone.now() + timedelta(hours=1)
+
+    by_delay = Noop.enqueue(schedule_in=60)
+    by_time = Noop.enqueue(scheduled_at=later)
+    now = Noop.enqueue(schedule_in=0)
+
+    assert by_delay.state == by_time.state == JobState.SCHEDULED
+    assert by_time.scheduled_at == later
+    assert now.state == JobState.AVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"priority": 12}, "priority"),
+        ({"queue": " "}, "queue"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"tags": "urgent"}, "tags"),
+        ({"schedule_in": "soon"}, "schedule_in"),
+        ({"schedule_in": 5, "scheduled_at": timezone.now()}, "schedule_in"),
+    ],
+)
+def test_enqueue_rejects_invalid_options(options, field):
+    with pytest.raises(ValidationError) as raised:
+        Noop.enqueue(**options)
+
+    assert field in raised.value.message_dict
+    assert not Job.objects.exists()
+
+
+def test_enqueue_rejects_args_that_are_not_a_json_object():
+    with pytest.raises(ValidationError):
+        Noop.enqueue(["a", "list"])
+    with pytest.raises(ValidationError):
+        Noop.enqueue({"when": timezone.now()})
+
+
+def test_insert_all_is_one_round_trip(django_assert_num_queries):
+    jobs = [Noop.new({"n": n}) for n in range(10)] + [SendEmail.new(schedule_in=30)]
+
+    with django_assert_num_queries(1):
+        inserted = django_oban.insert_all(jobs)
+
+    assert [job.pk is not None for job in inserted] == [True] * 11
+    assert Job.objects.count() == 11
+    assert Job.objects.get(pk=inserted[-1].pk).state == JobState.SCHEDULED
+
+
+def test_insert_all_inserts_nothing_if_one_job_is_invalid():
+    with pytest.raises(ValidationError):
+        django_oban.insert_all([Noop.new(), Noop.new(priority=-3)])
+
+    assert not Job.objects.exists()
+
+
+def test_enqueue_is_transactional():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Noop.enqueue()
+        raise RuntimeError("roll back")
+
+    assert not Job.objects.exists()
+
+
+def test_aenqueue():
+    job = async_to_sync(Noop.aenqueue)({"a": 1})
+
+    assert Job.objects.get(pk=job.pk).args == {"a": 1}

@@ -1,0 +1,96 @@
+"""The Job model: defaults, normalisation and the rules the database enforces."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from django_oban import JobState
+from django_oban.models import Job
+
+from .conftest import make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def test_defaults():
+    job = Job.objects.create(worker="tests.workers.Noop")
+
+    assert (job.state, job.queue, job.args, job.meta, job.tags, job.errors) == ("available", "default", {}, {}, [], [])
+    assert (job.attempt, job.max_attempts, job.priority, job.attempted_by) == (0, 20, 0, [])
+    assert job.inserted_at is not None and job.scheduled_at is not None
+    assert Job._meta.db_table == "oban_jobs"
+
+
+def test_future_scheduled_at_makes_a_new_job_scheduled():
+    job = Job.objects.create(worker="tests.workers.Noop", scheduled_at=timezone.now() + timedelta(minutes=5))
+
+    assert job.state == JobState.SCHEDULED
+
+
+def test_tags_are_normalised_on_save():
+    job = Job.objects.create(worker="tests.workers.Noop", tags=[" Beta", "alpha", "ALPHA", "  "])
+
+    job.refresh_from_db()
+    assert job.tags == ["alpha", "beta"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"priority": 10}, "priority"),
+        ({"queue": "  "}, "queue"),
+        ({"worker": ""}, "worker"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"args": []}, "args"),
+        ({"tags": "x"}, "tags"),
+    ],
+)
+def test_save_validates(fields, error_field):
+    with pytest.raises(ValidationError) as raised:
+        Job.objects.create(**{"worker": "tests.workers.Noop", **fields})
+
+    assert error_field in raised.value.message_dict
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"priority": 10},
+        {"priority": -1},
+        {"max_attempts": 0},
+        {"attempt": -1},
+        {"attempt": 21},
+        {"queue": ""},
+        {"queue": " \t\n"},
+        {"worker": " "},
+        {"state": "running"},
+    ],
+)
+def test_database_enforces_ranges_and_non_blank_values(values):
+    job = make_job()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(**values)
+
+
+def test_cancelled_reads_the_state_and_the_runtime_flag():
+    import threading
+
+    job = make_job(JobState.EXECUTING)
+    assert not job.cancelled()
+
+    job._cancel_event = threading.Event()
+    job._cancel_event.set()
+    assert job.cancelled()
+    assert make_job(JobState.CANCELLED).cancelled()
+
+
+def test_str():
+    job = make_job()
+    assert str(job) == f"tests.workers.Noop #{job.pk} (available)"

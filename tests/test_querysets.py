@@ -1,0 +1,216 @@
+"""JobQuerySet: the state x operation matrix, filters, stats, and set-based SQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_oban.models import Job
+from django_oban.states import FINISHED_STATES, INCOMPLETE_STATES, JobState
+
+from .conftest import ALL_STATES, make_job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("state", INCOMPLETE_STATES)
+def test_cancel_incomplete_job(state):
+    job = make_job(state)
+    before = timezone.now()
+
+    assert Job.objects.filter(pk=job.pk).cancel() == 1
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert job.cancelled_at >= before
+
+
+@pytest.mark.parametrize("state", FINISHED_STATES)
+def test_cancel_leaves_finished_job_untouched(state):
+    job = make_job(state, cancelled_at=None if state != JobState.CANCELLED else timezone.now() - timedelta(days=1))
+    stored = Job.objects.filter(pk=job.pk).values().get()
+
+    assert Job.objects.filter(pk=job.pk).cancel() == 0
+
+    assert Job.objects.filter(pk=job.pk).values().get() == stored
+
+
+@pytest.mark.parametrize("state", [JobState.SCHEDULED, JobState.RETRYABLE, *FINISHED_STATES])
+def test_retry_makes_job_available_now(state):
+    job = make_job(state, scheduled_at=timezone.now() + timedelta(days=1))
+    before = timezone.now()
+
+    assert Job.objects.filter(pk=job.pk).retry() == 1
+
+    job.refresh_from_db()
+    assert job.state == JobState.AVAILABLE
+    assert before <= job.scheduled_at <= timezone.now()
+    assert (job.completed_at, job.cancelled_at, job.discarded_at) == (None, None, None)
+
+
+@pytest.mark.parametrize("state", [JobState.AVAILABLE, JobState.EXECUTING])
+def test_retry_ignores_available_and_executing_jobs(state):
+    job = make_job(state)
+    stored = Job.objects.filter(pk=job.pk).values().get()
+
+    assert Job.objects.filter(pk=job.pk).retry() == 0
+
+    assert Job.objects.filter(pk=job.pk).values().get() == stored
+
+
+def test_retry_raises_max_attempts_of_an_exhausted_job():
+    exhausted = make_job(JobState.DISCARDED, attempt=5, max_attempts=5)
+    roomy = make_job(JobState.DISCARDED, attempt=2, max_attempts=9)
+
+    Job.objects.filter(pk__in=[exhausted.pk, roomy.pk]).retry()
+
+    exhausted.refresh_from_db()
+    roomy.refresh_from_db()
+    assert exhausted.max_attempts == 6
+    assert roomy.max_attempts == 9
+
+
+@pytest.mark.parametrize("state", [s for s in ALL_STATES if s != JobState.EXECUTING])
+def test_delete_removes_non_executing_job(state):
+    job = make_job(state)
+
+    assert Job.objects.filter(pk=job.pk).delete() == (1, {"django_oban.Job": 1})
+
+    assert not Job.objects.filter(pk=job.pk).exists()
+
+
+def test_delete_keeps_executing_jobs():
+    executing = make_job(JobState.EXECUTING)
+    done = make_job(JobState.COMPLETED)
+
+    assert Job.objects.all().delete() == (1, {"django_oban.Job": 1})
+
+    assert list(Job.objects.values_list("pk", flat=True)) == [executing.pk]
+    assert not Job.objects.filter(pk=done.pk).exists()
+
+
+def test_delete_refuses_a_slice():
+    make_job()
+    with pytest.raises(TypeError):
+        Job.objects.all()[:1].delete()
+
+
+def test_operations_act_only_on_the_filtered_set():
+    mailers = [make_job(queue="mailers") for _ in range(3)]
+    other = make_job(queue="default")
+
+    assert Job.objects.filter(queue="mailers").cancel() == 3
+
+    assert set(Job.objects.cancelled().values_list("pk", flat=True)) == {job.pk for job in mailers}
+    other.refresh_from_db()
+    assert other.state == JobState.AVAILABLE
+
+
+@pytest.mark.parametrize("state", ALL_STATES)
+def test_state_filters(state):
+    jobs = {s: make_job(s) for s in ALL_STATES}
+
+    assert list(getattr(Job.objects, state)()) == [jobs[state]]
+
+
+def test_incomplete_and_finished_filters():
+    jobs = {s: make_job(s) for s in ALL_STATES}
+
+    assert {j.state for j in Job.objects.incomplete()} == set(INCOMPLETE_STATES)
+    assert {j.state for j in Job.objects.finished()} == set(FINISHED_STATES)
+    assert Job.objects.count() == len(jobs)
+
+
+def test_tagged_matches_normalised_tags_only():
+    tagged = make_job(tags=["email", "urgent"])
+    make_job(tags=["emails"])
+    make_job(tags=[])
+
+    assert list(Job.objects.tagged(" Email ")) == [tagged]
+
+
+def test_stats_counts_by_queue_and_state():
+    make_job(queue="default")
+    make_job(JobState.COMPLETED, queue="default")
+    make_job(JobState.COMPLETED, queue="default")
+    make_job(JobState.SCHEDULED, queue="mailers")
+
+    stats = Job.objects.stats()
+
+    assert list(stats) == ["default", "mailers"]
+    assert stats["default"] == {**dict.fromkeys(ALL_STATES, 0), "available": 1, "completed": 2}
+    assert stats["mailers"] == {**dict.fromkeys(ALL_STATES, 0), "scheduled": 1}
+
+
+def test_skipped_by_counts_what_each_operation_leaves_alone():
+    for state in ALL_STATES:
+        make_job(state)
+
+    assert Job.objects.skipped_by("cancel") == {"cancelled": 1, "completed": 1, "discarded": 1}
+    assert Job.objects.skipped_by("retry") == {"available": 1, "executing": 1}
+    assert Job.objects.skipped_by("delete") == {"executing": 1}
+
+
+class TestPrune:
+    def test_prunes_finished_jobs_older_than_the_cutoff_in_batches(self):
+        old = timezone.now() - timedelta(days=2)
+        for state in FINISHED_STATES:
+            for _ in range(3):
+                make_job(state, **{f"{state}_at": old})
+        recent = make_job(JobState.COMPLETED)
+        running = make_job(JobState.EXECUTING, attempted_at=old)
+
+        assert Job.objects.prune(timedelta(days=1), batch_size=2) == 9
+
+        assert set(Job.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
+
+    def test_prunes_only_the_given_states(self):
+        old = timezone.now() - timedelta(hours=2)
+        completed = make_job(JobState.COMPLETED, completed_at=old)
+        cancelled = make_job(JobState.CANCELLED, cancelled_at=old)
+
+        assert Job.objects.prune(3600, states=["cancelled"]) == 1
+
+        assert list(Job.objects.all()) == [completed]
+        assert not Job.objects.filter(pk=cancelled.pk).exists()
+
+    def test_refuses_incomplete_states(self):
+        with pytest.raises(ValueError, match="executing"):
+            Job.objects.prune(60, states=["executing"])
+
+
+class TestSetBased:
+    """Each bulk operation is one statement whatever the number of rows."""
+
+    @pytest.fixture
+    def jobs(self):
+        return [make_job(state) for state in ALL_STATES for _ in range(30)]
+
+    def test_cancel_is_one_statement(self, jobs, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            assert Job.objects.all().cancel() == 4 * 30
+
+    def test_retry_is_one_statement(self, jobs, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            assert Job.objects.all().retry() == 5 * 30
+
+    def test_delete_is_one_statement(self, jobs, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            assert Job.objects.all().delete()[0] == 6 * 30
+
+    def test_dict_update_is_one_statement(self, jobs, django_assert_num_queries):
+        with django_assert_num_queries(3) as captured:
+            updated = Job.objects.all().update_many({"priority": 4})
+        statements = [q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))]
+        assert len(statements) == 1 and statements[0].upper().startswith("UPDATE")
+        assert len(updated) == len(jobs)
+
+    def test_callable_update_locks_then_writes_once(self, jobs, django_assert_num_queries):
+        with django_assert_num_queries(4) as captured:
+            Job.objects.all().update_many(lambda job: {"meta": {"seen": job.pk}})
+        statements = [q["sql"].upper() for q in captured.captured_queries if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))]
+        assert len(statements) == 2
+        assert statements[0].startswith("SELECT")
+        assert statements[1].startswith("UPDATE")
