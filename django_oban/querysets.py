@@ -261,33 +261,45 @@ class JobQuerySet(models.QuerySet["Job"]):
         with transaction.atomic(using=self.db):
             jobs = list(self.select_for_update().order_by("pk"))
             now = timezone.now()
-            changed: list[Job] = []
-            fields: set[str] = set()
+            plans: list[tuple[Job, dict[str, Any]]] = []
+            errors: dict[str, list[str]] = {}
             for job in jobs:
                 try:
-                    cleaned = clean_changes(compute(job), now)
+                    plans.append((job, _checked_changes(job, compute(job), now)))
                 except ValidationError as exc:
-                    raise _for_job(exc, job) from exc
-                if not cleaned:
-                    continue
-                for field, value in cleaned.items():
-                    setattr(job, field, value)
-                fields.update(cleaned)
-                if "scheduled_at" in cleaned:
-                    job.state = state_after_rescheduling(job.state, job.scheduled_at, now)
-                    fields.add("state")
-                if job.attempt > job.max_attempts:
-                    raise _for_job(ValidationError({"max_attempts": [_CONSTRAINT_MESSAGES["oban_jobs_attempt_range"][1]]}), job)
-                changed.append(job)
+                    for field, messages in exc.update_error_dict({}).items():
+                        errors.setdefault(field, []).extend(f"Job {job.pk}: {message}" for message in _texts(messages))
+            if errors:
+                raise ValidationError(errors)
+            changed, fields = _apply_in_memory(plans, now)
             if changed:
                 self.model._default_manager.db_manager(self.db).bulk_update(changed, sorted(fields))
         return jobs
 
 
-def _for_job(error: ValidationError, job: Job) -> ValidationError:
-    """``error`` with each message prefixed by the job it concerns."""
-    if hasattr(error, "error_dict"):
-        return ValidationError(
-            {field: [f"Job {job.pk}: {message}" for message in messages] for field, messages in error.message_dict.items()}
-        )
-    return ValidationError([f"Job {job.pk}: {message}" for message in error.messages])
+def _checked_changes(job: Job, changes: Any, now: datetime) -> dict[str, Any]:
+    cleaned = clean_changes(changes, now)
+    if cleaned.get("max_attempts", job.max_attempts) < job.attempt:
+        raise ValidationError({"max_attempts": [_CONSTRAINT_MESSAGES["oban_jobs_attempt_range"][1]]})
+    return cleaned
+
+
+def _apply_in_memory(plans: list[tuple[Job, dict[str, Any]]], now: datetime) -> tuple[list[Job], set[str]]:
+    """Set each job's new values (and the state rescheduling implies); return the changed jobs and fields."""
+    changed: list[Job] = []
+    fields: set[str] = set()
+    for job, cleaned in plans:
+        if not cleaned:
+            continue
+        for field, value in cleaned.items():
+            setattr(job, field, value)
+        fields.update(cleaned)
+        if "scheduled_at" in cleaned:
+            job.state = state_after_rescheduling(job.state, job.scheduled_at, now)
+            fields.add("state")
+        changed.append(job)
+    return changed, fields
+
+
+def _texts(messages: list[Any]) -> list[str]:
+    return [message for error in messages for message in ValidationError(error).messages]

@@ -273,6 +273,18 @@ class TestUpdateValidation:
         assert f"Job {jobs[1].pk}" in raised.value.message_dict["priority"][0]
         assert snapshot() == before
 
+    def test_callable_errors_of_every_job_are_reported_together(self):
+        jobs = [make_job(), make_job(JobState.RETRYABLE, attempt=5), make_job()]
+        before = snapshot()
+
+        with pytest.raises(ValidationError) as raised:
+            django_oban.update_many_jobs(jobs, lambda j: {"max_attempts": 2} if j.attempt else {"queue": " "})
+
+        errors = raised.value.message_dict
+        assert [m.split(":")[0] for m in errors["queue"]] == [f"Job {jobs[0].pk}", f"Job {jobs[2].pk}"]
+        assert errors["max_attempts"][0].startswith(f"Job {jobs[1].pk}:")
+        assert snapshot() == before
+
     def test_callable_must_return_a_dict(self):
         job = make_job()
         with pytest.raises(ValidationError):
