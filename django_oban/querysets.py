@@ -114,7 +114,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         Returns Django's usual ``(count, {"django_oban.Job": count})``. No ``pre_delete`` or
         ``post_delete`` signals are sent.
         """
-        self._not_support_combined_queries("delete")
+        self._not_support_combined_queries("delete")  # type: ignore[attr-defined]
         if self.query.is_sliced:
             raise TypeError("Cannot use 'limit' or 'offset' with delete().")
         deletable = self.exclude(state=JobState.EXECUTING).order_by()
@@ -172,7 +172,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         if isinstance(older_than, (int, float)):
             older_than = timedelta(seconds=older_than)
         cutoff = timezone.now() - older_than
-        finished_at = {
+        finished_at: dict[str, str] = {
             JobState.COMPLETED: "completed_at",
             JobState.CANCELLED: "cancelled_at",
             JobState.DISCARDED: "discarded_at",
@@ -241,11 +241,11 @@ class JobQuerySet(models.QuerySet["Job"]):
 
     def _write_returning(self, values: dict[str, Any]) -> list[Job]:
         """``UPDATE … RETURNING *`` every row of this set, in one statement."""
-        self._not_support_combined_queries("update")
+        self._not_support_combined_queries("update")  # type: ignore[attr-defined]
         if self.query.is_sliced:
             raise TypeError("Cannot update a query once a slice has been taken.")
         query = self.order_by().query.chain(UpdateQuery)
-        query.add_update_values(values)
+        query.add_update_values(values)  # type: ignore[attr-defined]
         query.annotations = {}
         try:
             sql, params = query.get_compiler(self.db).as_sql()
@@ -259,7 +259,7 @@ class JobQuerySet(models.QuerySet["Job"]):
     def _update_each(self, compute: Callable[[Job], Mapping[str, Any]]) -> list[Job]:
         """Lock the rows, compute and validate every job's changes, then write them all."""
         with transaction.atomic(using=self.db):
-            jobs = list(self.select_for_update().order_by("pk"))
+            jobs: list[Job] = list(self.select_for_update().order_by("pk"))
             now = timezone.now()
             plans: list[tuple[Job, dict[str, Any]]] = []
             errors: dict[str, list[str]] = {}
