@@ -157,6 +157,23 @@ class JobQuerySet(models.QuerySet["Job"]):
         rows = self.filter(state__in=states).order_by().values_list("state").annotate(count=models.Count("pk"))
         return dict(sorted(rows))
 
+    def prunable(self, older_than: float | timedelta, *, states: Iterable[str] = FINISHED_STATES) -> JobQuerySet:
+        """The jobs of this set in ``states`` (finished ones) that finished more than ``older_than`` ago."""
+        if isinstance(older_than, (int, float)):
+            older_than = timedelta(seconds=older_than)
+        cutoff = timezone.now() - older_than
+        finished_at = {
+            JobState.COMPLETED: "completed_at",
+            JobState.CANCELLED: "cancelled_at",
+            JobState.DISCARDED: "discarded_at",
+        }
+        condition = models.Q()
+        for state in states:
+            if state not in finished_at:
+                raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
+            condition |= models.Q(state=state, **{f"{finished_at[state]}__lt": cutoff})
+        return self.filter(condition) if condition else self.none()
+
     def prune(
         self,
         older_than: float | timedelta,
@@ -169,24 +186,13 @@ class JobQuerySet(models.QuerySet["Job"]):
         Works in batches of ``batch_size`` rows, one short ``DELETE`` statement (and
         transaction) each, so a huge backlog never holds long locks. Returns the count.
         """
-        if isinstance(older_than, (int, float)):
-            older_than = timedelta(seconds=older_than)
-        cutoff = timezone.now() - older_than
-        finished_at: dict[str, str] = {
-            JobState.COMPLETED: "completed_at",
-            JobState.CANCELLED: "cancelled_at",
-            JobState.DISCARDED: "discarded_at",
-        }
-        condition = models.Q()
-        for state in states:
-            if state not in finished_at:
-                raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
-            condition |= models.Q(state=state, **{f"{finished_at[state]}__lt": cutoff})
-        if not condition:
+        states = tuple(states)
+        prunable = self.prunable(older_than, states=states)
+        if not states:
             return 0
         total = 0
         while True:
-            batch = self.filter(condition).order_by().values("pk")[:batch_size]
+            batch = prunable.order_by().values("pk")[:batch_size]
             deleted = self.model._default_manager.db_manager(self.db).filter(pk__in=batch)._raw_delete(self.db)
             total += deleted
             if deleted < batch_size:

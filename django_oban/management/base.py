@@ -1,0 +1,384 @@
+"""What the job management commands share: selecting jobs, running in batches, reporting.
+
+Every command validates all of its input before its first write, then works set-based: one
+statement for the whole selection, or, above ``--batch-size`` jobs, one short transaction per
+batch of consecutive ids, with a progress bar when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from argparse import ArgumentParser
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, models, transaction
+from django.utils import timezone
+from tqdm import tqdm
+
+from ..models import Job
+from ..querysets import JobQuerySet
+from ..states import JobState
+
+DEFAULT_BATCH_SIZE = 1000
+INTERRUPTED_STATUS = 130  # the shell's status for a process stopped by Ctrl-C (128 + SIGINT)
+
+DURATION_HELP = "seconds, or a number with a unit: 30s, 5m, 2h, 1d, 1w; units combine (1h30m)"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(value: Any, option: str) -> timedelta:
+    """``30s``, ``5m``, ``2h``, ``1d``, ``1w``, ``1h30m`` or plain seconds, as a ``timedelta``."""
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip().lower()
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    elif text and _DURATION_PART.sub("", text) == "":
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
+    else:
+        raise CommandError(f"Invalid {option} {value!r}: expected {DURATION_HELP}.")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise CommandError(f"Invalid {option} {value!r}: that duration is out of range.") from None
+
+
+def parse_int(value: Any, option: str, *, minimum: int | None = None) -> int:
+    """An integer option value (a string from the command line, or an int from ``call_command``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise CommandError(f"Invalid {option} {value!r}: expected an integer.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise CommandError(f"Invalid {option} {value!r}: expected an integer.") from None
+    if minimum is not None and number < minimum:
+        raise CommandError(f"Invalid {option} {value!r}: must be at least {minimum}.")
+    return number
+
+
+def parse_json_object(value: Any, option: str) -> Any:
+    """The JSON value given to ``option``; whether it is an object is checked with the changes."""
+    if isinstance(value, dict):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"Invalid {option} {value!r}: not valid JSON ({exc}).") from None
+
+
+def parse_ids(values: Iterable[Any]) -> list[int]:
+    """Job ids from the command line, de-duplicated in the order given."""
+    ids: dict[int, None] = {}
+    for value in values:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise CommandError(f"Invalid job id {value!r}: expected a positive integer.")
+        ids[int(text)] = None
+    return list(ids)
+
+
+def parse_states(values: Iterable[str], option: str = "--state") -> list[str]:
+    """State names, each checked against ``JobState``."""
+    states = []
+    for value in values:
+        state = value.strip().lower()
+        if state not in JobState.values:
+            raise CommandError(f"Invalid {option} {value!r}: states are {', '.join(JobState.values)}.")
+        states.append(state)
+    return states
+
+
+def parse_name(value: Any, option: str) -> str:
+    """A non-blank queue, worker or tag name."""
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(f"Invalid {option} {value!r}: expected a non-blank name.")
+    return value.strip()
+
+
+# -- selecting jobs ------------------------------------------------------------------
+
+
+def add_selection_arguments(parser: ArgumentParser) -> None:
+    """Job ids, or the filters shared by every command that acts on chosen jobs."""
+    parser.add_argument("ids", nargs="*", metavar="ID", help="Ids of the jobs to act on (or use filters instead).")
+    filters = parser.add_argument_group(
+        "filters", "Select jobs by filter instead of by id. Repeated flags match any of the values given."
+    )
+    filters.add_argument("--queue", action="append", default=[], metavar="NAME", help="Jobs in this queue.")
+    filters.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        metavar="STATE",
+        help=f"Jobs in this state: {', '.join(JobState.values)}.",
+    )
+    filters.add_argument(
+        "--worker", action="append", default=[], metavar="PATH", help="Jobs of this worker (its full dotted path)."
+    )
+    filters.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="Jobs carrying this tag (repeated: all of them)."
+    )
+    filters.add_argument(
+        "--older-than", metavar="DURATION", help=f"Jobs inserted more than DURATION ago ({DURATION_HELP})."
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The jobs a command acts on, and the requested ids that matched no job."""
+
+    queryset: JobQuerySet
+    not_found: list[int] = field(default_factory=list)
+
+
+_FILTER_OPTIONS = ("queue", "state", "worker", "tag", "older_than")
+
+
+def select_jobs(ids: Iterable[Any], options: dict[str, Any]) -> Selection:
+    """Validate ids or filters (never neither, never both) and return the jobs they select."""
+    job_ids = parse_ids(ids)
+    filters = {name: options[name] for name in _FILTER_OPTIONS if options.get(name)}
+    if not job_ids and not filters:
+        raise CommandError(
+            "Give job ids or at least one filter (--queue, --state, --worker, --tag, --older-than); "
+            "there is no implicit 'all jobs'."
+        )
+    if job_ids and filters:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in filters)
+        raise CommandError(f"Give job ids or filters, not both (got ids and {flags}).")
+    if job_ids:
+        queryset = Job.objects.filter(pk__in=job_ids)
+        found = set(queryset.values_list("pk", flat=True))
+        return Selection(queryset, [pk for pk in job_ids if pk not in found])
+    return Selection(_filtered(filters))
+
+
+def _filtered(filters: dict[str, Any]) -> JobQuerySet:
+    queryset: JobQuerySet = Job.objects.all()
+    if "queue" in filters:
+        queryset = queryset.filter(queue__in=[parse_name(queue, "--queue") for queue in filters["queue"]])
+    if "state" in filters:
+        queryset = queryset.filter(state__in=parse_states(filters["state"]))
+    if "worker" in filters:
+        queryset = queryset.filter(worker__in=[parse_name(worker, "--worker") for worker in filters["worker"]])
+    for tag in filters.get("tag", ()):
+        queryset = queryset.tagged(parse_name(tag, "--tag"))
+    if "older_than" in filters:
+        age = parse_duration(filters["older_than"], "--older-than")
+        queryset = queryset.filter(inserted_at__lt=timezone.now() - age)
+    return queryset
+
+
+# -- operations and their report -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One way of changing jobs, with the words to report it."""
+
+    name: str
+    past: str
+    apply: Callable[[JobQuerySet], int]
+    skipped_states: tuple[str, ...] = ()
+    skip_reason: str = ""
+
+    @property
+    def conditional(self) -> str:
+        return f"Would {self.name}"
+
+
+@dataclass
+class Report:
+    """What a run changed, skipped (by state, with the reason) and did not find."""
+
+    operation: Operation
+    dry_run: bool
+    skipped: dict[str, int]
+    not_found: list[int]
+    changed: int = 0
+    interrupted: bool = False
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation.name,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "skipped": {
+                state: {"count": count, "reason": self.operation.skip_reason} for state, count in self.skipped.items()
+            },
+            "not_found": self.not_found,
+            "interrupted": self.interrupted,
+            "error": self.error,
+        }
+
+
+def jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+# -- batches ----------------------------------------------------------------------------
+
+
+def run_in_batches(
+    queryset: JobQuerySet,
+    target: JobQuerySet,
+    operation: Operation,
+    *,
+    expected: int,
+    batch_size: int,
+    progress: tqdm,
+    report: Report,
+) -> None:
+    """Apply ``operation`` to ``queryset``, one transaction per batch of ``batch_size`` target ids.
+
+    ``target`` is the part of ``queryset`` the operation changes: batch bounds are taken from
+    it so every batch holds ``batch_size`` jobs to change. Up to ``batch_size`` expected
+    changes it is a single statement. A ``KeyboardInterrupt`` or database error stops the run:
+    the batch in flight is rolled back, finished batches stay done, and ``report`` says so.
+    """
+    lower: int | None = None
+    try:
+        while True:
+            upper = None if expected <= batch_size else _batch_upper_bound(target, lower, batch_size)
+            batch = queryset if lower is None else queryset.filter(pk__gt=lower)
+            if upper is not None:
+                batch = batch.filter(pk__lte=upper)
+            with transaction.atomic(using=queryset.db):
+                changed = operation.apply(batch)
+            report.changed += changed
+            progress.update(changed)
+            if upper is None:
+                return
+            lower = upper
+    except KeyboardInterrupt:
+        report.interrupted = True
+    except ValidationError as exc:
+        report.error = " ".join(exc.messages)
+    except DatabaseError as exc:
+        report.error = str(exc).strip()
+
+
+def _batch_upper_bound(target: JobQuerySet, lower: int | None, batch_size: int) -> int | None:
+    """The id closing the next batch of ``batch_size`` target jobs; ``None`` if fewer remain."""
+    rest = target if lower is None else target.filter(pk__gt=lower)
+    bound = rest.order_by("pk").values_list("pk", flat=True)[batch_size - 1 : batch_size]
+    return next(iter(bound), None)
+
+
+def counts_by_state(queryset: JobQuerySet) -> dict[str, int]:
+    """``{state: count}`` of ``queryset``, in ``JobState`` order, in one ``GROUP BY`` query."""
+    rows = dict(queryset.order_by().values_list("state").annotate(count=models.Count("pk")))
+    return {state: rows[state] for state in JobState.values if state in rows}
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+class OperationCommand(BaseCommand):
+    """A command that changes jobs: ``--dry-run``, ``--json``, ``--batch-size`` and the report."""
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would happen without changing anything."
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the report as one JSON object on stdout: changed, skipped (with reasons), not_found.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            default=DEFAULT_BATCH_SIZE,
+            metavar="N",
+            help=f"Change at most N jobs per transaction (default {DEFAULT_BATCH_SIZE}).",
+        )
+
+    def perform(self, operation: Operation, selection: Selection, options: dict[str, Any]) -> None:
+        """Run ``operation`` on the selected jobs (unless ``--dry-run``) and write the report.
+
+        Raises ``CommandError`` after writing the report if the run was interrupted or failed.
+        """
+        batch_size = parse_int(options["batch_size"], "--batch-size", minimum=1)
+        counts = counts_by_state(selection.queryset)
+        skipped = {state: count for state, count in counts.items() if state in operation.skipped_states}
+        expected = sum(counts.values()) - sum(skipped.values())
+        report = Report(operation, options["dry_run"], skipped, selection.not_found)
+        if report.dry_run:
+            report.changed = expected
+        else:
+            target = selection.queryset.exclude(state__in=operation.skipped_states)
+            with self.progress_bar(expected, operation, options) as progress:
+                run_in_batches(
+                    selection.queryset,
+                    target,
+                    operation,
+                    expected=expected,
+                    batch_size=batch_size,
+                    progress=progress,
+                    report=report,
+                )
+        self.write_report(report, options["json"])
+        if report.interrupted:
+            raise CommandError(
+                f"Interrupted after {jobs(report.changed)} {_were(report.changed)} {operation.past.lower()}: "
+                "every finished batch is committed and stays so, the remaining jobs are untouched. "
+                "Run the command again to continue.",
+                returncode=INTERRUPTED_STATUS,
+            )
+        if report.error:
+            raise CommandError(
+                f"Stopped by an error after {jobs(report.changed)} {_were(report.changed)} "
+                f"{operation.past.lower()} in earlier batches (those stay so; the failed batch and the rest "
+                f"are untouched): {report.error}"
+            )
+
+    def progress_bar(self, total: int, operation: Operation, options: dict[str, Any]) -> tqdm:
+        """A ``tqdm`` bar on stderr, shown only on a terminal, never with ``--json``."""
+        stream = getattr(self.stderr, "_out", self.stderr)  # the raw stream: tqdm draws with "\r"
+        shown = not options["json"] and options["verbosity"] > 0 and stream.isatty()
+        return tqdm(total=total, desc=operation.past, unit="job", file=stream, disable=not shown, leave=False)
+
+    def write_report(self, report: Report, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(json.dumps(report.as_dict()))
+            return
+        verb = report.operation.conditional if report.dry_run else report.operation.past
+        summary = f"{verb} {jobs(report.changed)}."
+        if report.dry_run:
+            summary += " (Dry run: nothing was changed.)"
+        self.stdout.write(self.style.SUCCESS(summary))
+        if report.skipped:
+            states = ", ".join(f"{count} {state}" for state, count in report.skipped.items())
+            skipped = jobs(sum(report.skipped.values()))
+            self.stdout.write(self.style.WARNING(f"Skipped {skipped}, {report.operation.skip_reason}: {states}."))
+        if report.not_found:
+            self.stdout.write(self.style.WARNING(f"Not found: {', '.join(map(str, report.not_found))}."))
+
+
+class JobsCommand(OperationCommand):
+    """A command acting on jobs chosen by id or by the shared filters."""
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        add_selection_arguments(parser)
+        super().add_arguments(parser)
+
+    def handle(self, **options: Any) -> None:
+        selection = select_jobs(options["ids"], options)
+        self.perform(self.operation(selection, options), selection, options)
+
+    def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
+        """The operation to run, built from (and validating) the command's own options."""
+        raise NotImplementedError
