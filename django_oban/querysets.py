@@ -162,7 +162,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         if isinstance(older_than, (int, float)):
             older_than = timedelta(seconds=older_than)
         cutoff = timezone.now() - older_than
-        finished_at = {
+        finished_at: dict[str, str] = {
             JobState.COMPLETED: "completed_at",
             JobState.CANCELLED: "cancelled_at",
             JobState.DISCARDED: "discarded_at",
