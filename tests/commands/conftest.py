@@ -36,9 +36,12 @@ class TerminalIO(io.StringIO):
         return True
 
 
-def run(command: str, *args: Any, stderr: io.StringIO | None = None, **options: Any) -> Output:
-    """``call_command`` with stdout and stderr captured (and colours off)."""
-    out, err = io.StringIO(), stderr if stderr is not None else io.StringIO()
+def run(
+    command: str, *args: Any, stdout: io.StringIO | None = None, stderr: io.StringIO | None = None, **options: Any
+) -> Output:
+    """``call_command`` with stdout and stderr captured (in the streams given, if any) and colours off."""
+    out = stdout if stdout is not None else io.StringIO()
+    err = stderr if stderr is not None else io.StringIO()
     call_command(command, *args, stdout=out, stderr=err, no_color=True, **options)
     return Output(out.getvalue(), err.getvalue())
 

@@ -1,0 +1,125 @@
+"""Each command run as a real process: exit status, stdout and stderr as a shell script sees them."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_oban.models import Job
+from django_oban.states import JobState
+
+from ..conftest import make_job, snapshot
+
+pytestmark = pytest.mark.postgres
+
+
+def test_cancel(manage):
+    job = make_job(JobState.EXECUTING)
+    done = make_job(JobState.COMPLETED)
+
+    result = manage("oban_cancel", str(job.pk), str(done.pk), "999999")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Cancelled 1 job.",
+        "Skipped 1 job, already finished: 1 completed.",
+        "Not found: 999999.",
+    ]
+    assert Job.objects.get(pk=job.pk).state == JobState.CANCELLED
+
+
+def test_retry_json(manage):
+    job = make_job(JobState.DISCARDED, queue="mailers")
+
+    result = manage("oban_retry", "--queue", "mailers", "--state", "discarded", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["changed"] == 1
+    assert result.stdout.count("\n") == 1
+    assert Job.objects.get(pk=job.pk).state == JobState.AVAILABLE
+
+
+def test_delete_bad_id_exits_1_and_changes_nothing(manage):
+    make_job(JobState.COMPLETED)
+    before = snapshot()
+
+    result = manage("oban_delete", "12", "twelve", "--json")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == "CommandError: Invalid job id 'twelve': expected a positive integer."
+    assert snapshot() == before
+
+
+def test_delete(manage):
+    job = make_job(JobState.COMPLETED)
+
+    result = manage("oban_delete", str(job.pk))
+
+    assert (result.returncode, result.stdout) == (0, "Deleted 1 job.\n")
+    assert not Job.objects.exists()
+
+
+def test_update(manage):
+    job = make_job(JobState.AVAILABLE, queue="mailers", meta={"keep": 1})
+
+    result = manage("oban_update", "--queue", "mailers", "--set-priority", "0", "--set-meta", '{"k": "v"}', "--add-tag", "x")
+
+    assert (result.returncode, result.stdout) == (0, "Updated 1 job.\n")
+    job.refresh_from_db()
+    assert (job.priority, job.meta, job.tags) == (0, {"keep": 1, "k": "v"}, ["x"])
+
+
+def test_update_bad_json_exits_1_and_changes_nothing(manage):
+    make_job(JobState.AVAILABLE, queue="mailers")
+    before = snapshot()
+
+    result = manage("oban_update", "--queue", "mailers", "--set-priority", "1", "--set-meta", "{oops}")
+
+    assert result.returncode == 1
+    assert "Invalid --set-meta '{oops}': not valid JSON" in result.stderr
+    assert snapshot() == before
+
+
+def test_stats(manage):
+    make_job(JobState.AVAILABLE, queue="mailers", scheduled_at=timezone.now() - timedelta(hours=2))
+
+    table = manage("oban_stats")
+    as_json = manage("oban_stats", "--json")
+
+    assert table.returncode == as_json.returncode == 0
+    assert table.stdout.splitlines()[0].startswith("queue")
+    assert any(line.startswith("mailers") and line.endswith("2h 0m") for line in table.stdout.splitlines())
+    assert json.loads(as_json.stdout)["queues"]["mailers"]["states"]["available"] == 1
+
+
+def test_prune(manage):
+    make_job(JobState.COMPLETED, completed_at=timezone.now() - timedelta(days=30))
+    recent = make_job(JobState.COMPLETED)
+
+    result = manage("oban_prune", "--older-than", "7d")
+
+    assert (result.returncode, result.stdout) == (0, "Pruned 1 job.\n")
+    assert list(Job.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_never_neither(manage):
+    make_job(JobState.AVAILABLE)
+
+    result = manage("oban_cancel")
+
+    assert result.returncode == 1
+    assert "Give job ids or at least one filter" in result.stderr
+    assert Job.objects.get().state == JobState.AVAILABLE
+
+
+@pytest.mark.parametrize("command", ["oban_cancel", "oban_retry", "oban_delete", "oban_update", "oban_stats", "oban_prune"])
+def test_help_describes_every_option(manage, command):
+    result = manage("help", command)
+
+    assert result.returncode == 0
+    assert "--json" in result.stdout
+    assert "==SUPPRESS==" not in result.stdout
