@@ -110,7 +110,9 @@ def add_selection_arguments(parser: ArgumentParser) -> None:
     """Job ids, or the filters shared by every command that acts on chosen jobs."""
     parser.add_argument("ids", nargs="*", metavar="ID", help="Ids of the jobs to act on (or use filters instead).")
     filters = parser.add_argument_group(
-        "filters", "Select jobs by filter instead of by id. Repeated flags match any of the values given."
+        "filters",
+        "Select jobs by filter instead of by id; a job must match every filter given. "
+        "--queue, --state and --worker may be repeated to match any of their values.",
     )
     filters.add_argument("--queue", action="append", default=[], metavar="NAME", help="Jobs in this queue.")
     filters.add_argument(
