@@ -79,7 +79,7 @@ def parse_ids(values: Iterable[Any]) -> list[int]:
     ids: dict[int, None] = {}
     for value in values:
         text = str(value).strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise CommandError(f"Invalid job id {value!r}: expected a positive integer.")
         ids[int(text)] = None
     return list(ids)
@@ -223,7 +223,8 @@ class Report:
         }
 
 
-def jobs(count: int) -> str:
+def n_jobs(count: int) -> str:
+    """``1 job``, ``2 jobs``."""
     return f"{count} job" if count == 1 else f"{count} jobs"
 
 
@@ -335,17 +336,19 @@ class OperationCommand(BaseCommand):
         self.write_report(report, options["json"])
         if report.interrupted:
             raise CommandError(
-                f"Interrupted after {jobs(report.changed)} {_were(report.changed)} {operation.past.lower()}: "
+                f"Interrupted after {n_jobs(report.changed)} {_were(report.changed)} {operation.past.lower()}: "
                 "every finished batch is committed and stays so, the remaining jobs are untouched. "
                 "Run the command again to continue.",
                 returncode=INTERRUPTED_STATUS,
             )
         if report.error:
-            raise CommandError(
-                f"Stopped by an error after {jobs(report.changed)} {_were(report.changed)} "
-                f"{operation.past.lower()} in earlier batches (those stay so; the failed batch and the rest "
-                f"are untouched): {report.error}"
+            done = (
+                f"after {n_jobs(report.changed)} {_were(report.changed)} {operation.past.lower()} in earlier batches "
+                "(those stay so; the failed batch and the rest are untouched)"
+                if report.changed
+                else "before any job was changed"
             )
+            raise CommandError(f"Stopped by an error {done}: {report.error}")
 
     def progress_bar(self, total: int, operation: Operation, options: dict[str, Any]) -> tqdm:
         """A ``tqdm`` bar on stderr, shown only on a terminal, never with ``--json``."""
@@ -358,13 +361,13 @@ class OperationCommand(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict()))
             return
         verb = report.operation.conditional if report.dry_run else report.operation.past
-        summary = f"{verb} {jobs(report.changed)}."
+        summary = f"{verb} {n_jobs(report.changed)}."
         if report.dry_run:
             summary += " (Dry run: nothing was changed.)"
         self.stdout.write(self.style.SUCCESS(summary))
         if report.skipped:
             states = ", ".join(f"{count} {state}" for state, count in report.skipped.items())
-            skipped = jobs(sum(report.skipped.values()))
+            skipped = n_jobs(sum(report.skipped.values()))
             self.stdout.write(self.style.WARNING(f"Skipped {skipped}, {report.operation.skip_reason}: {states}."))
         if report.not_found:
             self.stdout.write(self.style.WARNING(f"Not found: {', '.join(map(str, report.not_found))}."))

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
@@ -30,8 +31,8 @@ def fail_on_call(monkeypatch: pytest.MonkeyPatch, method: str, call: int, except
     original = getattr(JobQuerySet, method)
     calls = []
 
-    def failing(self: JobQuerySet) -> Any:
-        result = original(self)
+    def failing(self: JobQuerySet, *args: Any) -> Any:
+        result = original(self, *args)
         calls.append(result)
         if len(calls) == call:
             raise exception
@@ -95,11 +96,23 @@ def test_an_error_mid_run_reports_the_finished_batches(monkeypatch):
         make_job(JobState.DISCARDED)
     fail_on_call(monkeypatch, "retry", 2, DatabaseError("deadlock detected"))
 
-    with pytest.raises(CommandError, match="Stopped by an error after 2 jobs were retried .*deadlock detected") as error:
+    message = "Stopped by an error after 2 jobs were retried .*deadlock detected"
+    with pytest.raises(CommandError, match=message) as error:
         run("oban_retry", "--state", "discarded", "--batch-size", "2")
 
     assert error.value.returncode == 1
     assert len(ids_in(JobState.AVAILABLE)) == 2
+
+
+def test_a_constraint_broken_in_the_first_batch_changes_nothing(monkeypatch):
+    for _ in range(3):
+        make_job(queue="mailers")
+    fail_on_call(monkeypatch, "update_many", 1, ValidationError({"max_attempts": ["max_attempts too low."]}))
+
+    with pytest.raises(CommandError, match="Stopped by an error before any job was changed: max_attempts too low."):
+        run("oban_update", "--queue", "mailers", "--set-priority", "5", "--batch-size", "2")
+
+    assert set(Job.objects.values_list("priority", flat=True)) == {0}
 
 
 def test_progress_bar_on_a_terminal():

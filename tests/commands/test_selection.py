@@ -42,6 +42,7 @@ BAD_SELECTIONS = [
     (["abc"], "Invalid job id 'abc': expected a positive integer."),
     (["7", "1.5"], "Invalid job id '1.5'"),
     (["0"], "Invalid job id '0'"),
+    (["²"], "Invalid job id '²'"),
     (["--state", "finished"], "Invalid --state 'finished': states are available, scheduled,"),
     (["--state", "available", "--state", "done"], "Invalid --state 'done'"),
     (["--older-than", "2 hours"], "Invalid --older-than '2 hours': expected seconds, or a number with a unit"),

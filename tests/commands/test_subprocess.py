@@ -66,7 +66,9 @@ def test_delete(manage):
 def test_update(manage):
     job = make_job(JobState.AVAILABLE, queue="mailers", meta={"keep": 1})
 
-    result = manage("oban_update", "--queue", "mailers", "--set-priority", "0", "--set-meta", '{"k": "v"}', "--add-tag", "x")
+    result = manage(
+        "oban_update", "--queue", "mailers", "--set-priority", "0", "--set-meta", '{"k": "v"}', "--add-tag", "x"
+    )
 
     assert (result.returncode, result.stdout) == (0, "Updated 1 job.\n")
     job.refresh_from_db()
@@ -116,7 +118,10 @@ def test_never_neither(manage):
     assert Job.objects.get().state == JobState.AVAILABLE
 
 
-@pytest.mark.parametrize("command", ["oban_cancel", "oban_retry", "oban_delete", "oban_update", "oban_stats", "oban_prune"])
+COMMANDS = ["oban_cancel", "oban_retry", "oban_delete", "oban_update", "oban_stats", "oban_prune"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_describes_every_option(manage, command):
     result = manage("help", command)
 

@@ -10,7 +10,8 @@ from django_oban.querysets import SKIPPED_STATES, JobQuerySet
 
 class Command(JobsCommand):
     help = (
-        "Cancel incomplete jobs (available, scheduled, executing, retryable), executing ones included: running code sees job.cancelled() turn true. Finished jobs are skipped. "
+        "Cancel incomplete jobs (available, scheduled, executing, retryable), executing ones included: "
+        "their running code sees job.cancelled() turn true. Finished jobs are skipped. "
         "Give job ids or filters (never neither); --dry-run reports without changing anything."
     )
 

@@ -8,7 +8,14 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from django_oban.conf import oban_settings
-from django_oban.management.base import DURATION_HELP, OperationCommand, Operation, Selection, parse_duration, parse_states
+from django_oban.management.base import (
+    DURATION_HELP,
+    Operation,
+    OperationCommand,
+    Selection,
+    parse_duration,
+    parse_states,
+)
 from django_oban.models import Job
 from django_oban.querysets import JobQuerySet
 from django_oban.states import FINISHED_STATES

@@ -10,7 +10,8 @@ from django_oban.querysets import SKIPPED_STATES, JobQuerySet
 
 class Command(JobsCommand):
     help = (
-        "Retry jobs: each job not available or executing becomes available now, with max_attempts raised to allow one more attempt if needed. Available and executing jobs are skipped. "
+        "Retry jobs: each job not available or executing becomes available now, its max_attempts raised "
+        "if needed to allow one more attempt. Available and executing jobs are skipped. "
         "Give job ids or filters (never neither); --dry-run reports without changing anything."
     )
 

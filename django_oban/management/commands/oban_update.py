@@ -65,7 +65,11 @@ class Command(JobsCommand):
             "--set-tags", metavar="TAG,TAG", help="Replace the tags with these (comma-separated; '' removes all)."
         )
         values.add_argument(
-            "--add-tag", action="append", default=[], metavar="TAG", help="Add this tag, keeping the others (repeatable)."
+            "--add-tag",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="Add this tag, keeping the others (repeatable).",
         )
         values.add_argument(
             "--set-meta",
@@ -126,15 +130,12 @@ class Update:
         return changes
 
     def merge_expressions(self) -> dict[str, Func]:
+        """SQL expressions for ``meta || new`` and the union of the tags (PostgreSQL)."""
         expressions = {}
         if self.meta:
-            expressions["meta"] = Func(
-                F("meta"), _jsonb(self.meta), template="(%(expressions)s)", arg_joiner=" || ", output_field=models.JSONField()
-            )
+            expressions["meta"] = _concat(F("meta"), _jsonb(self.meta), template="(%(expressions)s)")
         if self.add_tags:
-            expressions["tags"] = Func(
-                F("tags"), _jsonb(self.add_tags), template=_TAG_UNION, arg_joiner=" || ", output_field=models.JSONField()
-            )
+            expressions["tags"] = _concat(F("tags"), _jsonb(self.add_tags), template=_TAG_UNION)
         return expressions
 
     def check_max_attempts(self, jobs: JobQuerySet) -> None:
@@ -150,13 +151,19 @@ class Update:
             )
 
 
+def _concat(*expressions: Any, template: str) -> Func:
+    """``a || b`` of JSONB values, wrapped in ``template``."""
+    return Func(*expressions, template=template, arg_joiner=" || ", output_field=models.JSONField())
+
+
 def _jsonb(value: Any) -> Cast:
     return Cast(Value(json.dumps(value)), models.JSONField())
 
 
 def parse_update(options: dict[str, Any]) -> Update:
     """Validate every new value with the rules of ``update_job``; raise ``CommandError`` naming the bad one."""
-    given = {field: options[_dest(option)] for field, option in OPTIONS.items() if options.get(_dest(option)) is not None}
+    given = {field: options.get(_dest(option)) for field, option in OPTIONS.items()}
+    given = {field: value for field, value in given.items() if value is not None}
     add_tags = normalize_tags([parse_name(tag, "--add-tag") for tag in options.get("add_tag", [])])
     if not given and not add_tags:
         raise CommandError(f"Nothing to update: give at least one of {', '.join(OPTIONS.values())}, --add-tag.")
@@ -169,7 +176,8 @@ def parse_update(options: dict[str, Any]) -> Update:
     try:
         cleaned = clean_changes(changes)
     except ValidationError as exc:
-        raise CommandError(" ".join(_describe(field, messages, given) for field, messages in exc.message_dict.items())) from None
+        problems = [_describe(field, messages, given) for field, messages in exc.message_dict.items()]
+        raise CommandError(" ".join(problems)) from None
     return Update(cleaned, cleaned.pop("meta", {}), add_tags)
 
 
