@@ -47,16 +47,25 @@ def run(
 
 
 @pytest.fixture
-def manage(transactional_db: None) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``manage.py`` in a subprocess against the test database (PostgreSQL only)."""
+def manage_env(transactional_db: None) -> dict[str, str]:
+    """The environment for a ``manage.py`` subprocess using the test database (PostgreSQL only)."""
     if connection.vendor != "postgresql":
         pytest.skip("a subprocess cannot share the in-memory SQLite test database")
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
-    env = {**os.environ, "DATABASE_URL": url}
+    return {**os.environ, "DATABASE_URL": url}
+
+
+def manage_command(*args: str) -> list[str]:
+    return [sys.executable, "manage.py", *args]
+
+
+@pytest.fixture
+def manage(manage_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``manage.py`` in a subprocess against the test database, capturing its output."""
 
     def manage(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+            manage_command(*args), cwd=REPO_ROOT, env=manage_env, capture_output=True, text=True, timeout=120
         )
 
     return manage

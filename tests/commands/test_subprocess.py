@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_oban.models import Job
 from django_oban.states import JobState
 
 from ..conftest import make_job, snapshot
+from .conftest import REPO_ROOT, manage_command
 
 pytestmark = pytest.mark.postgres
 
@@ -116,6 +121,44 @@ def test_never_neither(manage):
     assert result.returncode == 1
     assert "Give job ids or at least one filter" in result.stderr
     assert Job.objects.get().state == JobState.AVAILABLE
+
+
+def test_ctrl_c_keeps_finished_batches_and_says_so(manage_env):
+    jobs = [make_job(JobState.COMPLETED) for _ in range(6)]
+    # Holding a lock on a job of the third batch stops the command there, mid-statement.
+    with transaction.atomic():
+        Job.objects.select_for_update().get(pk=jobs[4].pk)
+        process = subprocess.Popen(
+            manage_command("oban_delete", "--state", "completed", "--batch-size", "2"),
+            cwd=REPO_ROOT, env=manage_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_until_blocked_on_a_lock()
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()  # only if the test failed before the command exited
+
+    assert process.returncode == 130
+    assert stdout == "Deleted 4 jobs.\n"
+    assert "Interrupted after 4 jobs were deleted: every finished batch is committed" in stderr
+    assert list(Job.objects.order_by("pk").values_list("pk", flat=True)) == [jobs[4].pk, jobs[5].pk]
+
+
+def wait_until_blocked_on_a_lock(timeout: float = 60) -> None:
+    """Wait until another session waits for a row lock (the command's third batch)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics are cached per transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'DELETE%%'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the command never reached the locked job")
 
 
 COMMANDS = ["oban_cancel", "oban_retry", "oban_delete", "oban_update", "oban_stats", "oban_prune"]
