@@ -1,0 +1,68 @@
+"""The form behind the admin's ``update_jobs`` action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .changes import PRIORITY_RANGE, clean_changes, normalize_tags
+from .management.commands.oban_update import Update
+from .querysets import JobQuerySet
+
+
+class JobUpdateForm(forms.Form):
+    """New values for the selected jobs; a blank field leaves that value unchanged."""
+
+    priority = forms.IntegerField(
+        required=False, min_value=PRIORITY_RANGE.start, max_value=PRIORITY_RANGE.stop - 1, help_text="0 (highest) to 9."
+    )
+    queue = forms.CharField(required=False, strip=True, help_text="Move the jobs to this queue.")
+    schedule_in = forms.IntegerField(
+        required=False, min_value=0, label="Schedule in (seconds)", help_text="Run the jobs this many seconds from now."
+    )
+    scheduled_at = forms.DateTimeField(required=False, help_text="Or run them at this time (YYYY-MM-DD HH:MM:SS).")
+    add_tags = forms.CharField(required=False, help_text="Comma-separated; the jobs keep their other tags.")
+    max_attempts = forms.IntegerField(
+        required=False, min_value=1, help_text="Not below the attempts a job has already made."
+    )
+
+    def __init__(self, *args: Any, jobs: JobQuerySet, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.jobs = jobs
+
+    def clean_max_attempts(self) -> int | None:
+        value: int | None = self.cleaned_data["max_attempts"]
+        if value is not None:
+            blocking = list(self.jobs.filter(attempt__gt=value).order_by("pk").values_list("pk", flat=True)[:11])
+            if blocking:
+                listed = ", ".join(map(str, blocking[:10])) + (", …" if len(blocking) > 10 else "")
+                raise ValidationError(f"Lower than the attempts already made by job {listed}.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("schedule_in") is not None and data.get("scheduled_at") is not None:
+            self.add_error("scheduled_at", "Give a delay or a time, not both.")
+        if not self.errors and not self.changes() and not self.tags_to_add():
+            raise ValidationError("Nothing to change: fill in at least one field.")
+        if not self.errors:
+            try:
+                clean_changes(self.changes())
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as ``update_many`` changes (blank ones left out)."""
+        fields = ("priority", "queue", "schedule_in", "scheduled_at", "max_attempts")
+        return {field: self.cleaned_data[field] for field in fields if self.cleaned_data.get(field) not in (None, "")}
+
+    def tags_to_add(self) -> list[str]:
+        return normalize_tags((self.cleaned_data.get("add_tags") or "").split(","))
+
+    def update(self) -> Update:
+        """The validated update, ready to ``apply`` to the jobs."""
+        return Update(clean_changes(self.changes()), {}, self.tags_to_add())
