@@ -117,6 +117,15 @@ class JobAdmin(DjangoObjectActions, admin.ModelAdmin):  # type: ignore[misc]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The job page, read-only: jobs change through the buttons, never by editing fields."""
+        if request.method == "POST":
+            raise PermissionDenied
+        read_only = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **read_only})
+
     @admin.display(description="args")
     def pretty_args(self, job: Job) -> str:
         return _pre(job.args)
