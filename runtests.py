@@ -8,6 +8,7 @@ cluster is started for the run and removed afterwards. Extra arguments go to pyt
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,7 +21,16 @@ def pytest(env: dict[str, str], *args: str) -> int:
     return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser test when missing and we may (root, apt-get)."""
+    if os.path.exists("/usr/bin/chromium") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("== Installing chromium and chromium-driver (apt-get) for the browser test", flush=True)
+    subprocess.call("apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null", shell=True)
+
+
 def main(args: list[str]) -> int:
+    ensure_chromium()
     base = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     if os.environ.get("DATABASE_URL"):
         postgres_status = pytest(dict(os.environ), *args)
