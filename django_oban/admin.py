@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
-from django_object_actions import DjangoObjectActions, action
+from django_object_actions import DjangoObjectActions, action  # type: ignore[import-untyped]
 
 from .forms import JobUpdateForm
 from .models import Job
@@ -92,14 +92,14 @@ class JobAdmin(DjangoObjectActions, admin.ModelAdmin):  # type: ignore[misc]
         return ", ".join(job.tags)
 
     def get_search_results(
-        self, request: HttpRequest, queryset: JobQuerySet, search_term: str
-    ) -> tuple[JobQuerySet, bool]:
+        self, request: HttpRequest, queryset: models.QuerySet[Any], search_term: str
+    ) -> tuple[models.QuerySet[Any], bool]:
         """Match a job id exactly, a worker path in part, or a tag exactly."""
         term = search_term.strip()
         if not term:
             return queryset, False
         matches = queryset.filter(worker__icontains=term)
-        tagged = queryset.tagged(term)
+        tagged = cast(JobQuerySet, queryset).tagged(term)
         condition = models.Q(pk__in=matches.values("pk")) | models.Q(pk__in=tagged.values("pk"))
         if term.isdigit():
             condition |= models.Q(pk=int(term))
@@ -161,9 +161,9 @@ class JobAdmin(DjangoObjectActions, admin.ModelAdmin):  # type: ignore[misc]
         return allowed[name]
 
     def _button(self, request: HttpRequest, job: Job, name: str, run: Any, done: str) -> HttpResponse | None:
+        if not self.has_view_permission(request, job) or name not in self._permitted_buttons(request):
+            raise PermissionDenied
         if not self._button_allowed(request, name, job):
-            if not self.has_view_permission(request, job) or name not in self._permitted_buttons(request):
-                raise PermissionDenied
             self.message_user(request, f"Job {job.pk} is {job.state}: nothing to do.", messages.WARNING)
             return None
         with transaction.atomic():
@@ -198,10 +198,10 @@ class JobAdmin(DjangoObjectActions, admin.ModelAdmin):  # type: ignore[misc]
     # -- permissions -----------------------------------------------------------------
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("django_oban.cancel_job")
+        return request.user.has_perm("django_oban.cancel_job")  # type: ignore[union-attr]
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("django_oban.retry_job")
+        return request.user.has_perm("django_oban.retry_job")  # type: ignore[union-attr]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -311,7 +311,7 @@ def _log(request: HttpRequest, jobs: Iterable[Job], flag: int, message: str) -> 
         return
     message = message[0].upper() + message[1:] + " via the admin."
     if hasattr(LogEntry.objects, "log_actions"):  # Django 5.1+
-        LogEntry.objects.log_actions(request.user.pk, jobs, flag, message, single_object=len(jobs) == 1)
+        LogEntry.objects.log_actions(cast(int, request.user.pk), jobs, flag, message)
         return
     content_type = ContentType.objects.get_for_model(Job)
     LogEntry.objects.bulk_create([

@@ -42,7 +42,8 @@ class JobUpdateForm(forms.Form):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("schedule_in") is not None and data.get("scheduled_at") is not None:
             self.add_error("scheduled_at", "Give a delay or a time, not both.")
         if not self.errors and not self.changes() and not self.tags_to_add():

@@ -215,3 +215,9 @@ def test_select_across_ten_thousand_jobs_runs_in_a_few_queries(
     assert texts(operator.get(CHANGELIST)) == [expected]
     assert Job.objects.filter(queue="reports", state=JobState.COMPLETED).count() == 1
     assert LogEntry.objects.count() == 10_000
+
+
+def test_a_button_needs_view_permission_too(staff_with: Callable[..., Client]) -> None:
+    job = make_job(JobState.SCHEDULED)
+    assert staff_with("cancel_job").post(button_url(job, "cancel_job")).status_code == 403
+    assert Job.objects.get().state == JobState.SCHEDULED
