@@ -18,6 +18,7 @@ _NUMBER_RULES: dict[str, tuple[str, bool]] = {
     "RESCUE_AFTER": ("django_oban.E006", False),
     "SHUTDOWN_GRACE": ("django_oban.E007", True),
     "POLL_INTERVAL": ("django_oban.E008", False),
+    "HEARTBEAT_INTERVAL": ("django_oban.E009", False),
 }
 
 

@@ -11,6 +11,8 @@ key                default              meaning
 ``SHUTDOWN_GRACE`` ``15``               seconds running jobs get to finish on shutdown
 ``POLL_INTERVAL``  ``1.0``              seconds between polls when notifications are
                                         not available (SQLite) or as a fallback
+``HEARTBEAT_INTERVAL`` ``1.0``          seconds between a node's heartbeats (and the
+                                        leader's staging, rescue and pruning rounds)
 =================  ===================  ==============================================
 """
 
@@ -29,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "RESCUE_AFTER": 60,
     "SHUTDOWN_GRACE": 15,
     "POLL_INTERVAL": 1.0,
+    "HEARTBEAT_INTERVAL": 1.0,
 }
 
 
@@ -74,6 +77,11 @@ class ObanSettings:
     @property
     def POLL_INTERVAL(self) -> float:
         return self._get("POLL_INTERVAL")
+
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> float:
+        return self._get("HEARTBEAT_INTERVAL")
 
 
 oban_settings = ObanSettings()

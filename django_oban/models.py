@@ -196,3 +196,19 @@ class Job(models.Model):
         from .api import aupdate_job
 
         return await aupdate_job(self, changes)
+
+
+class Node(models.Model):
+    """A running worker node and its last heartbeat; silent nodes' executing jobs get rescued."""
+
+    name = models.TextField(primary_key=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "oban_nodes"
+        verbose_name = "node"
+        verbose_name_plural = "nodes"
+
+    def __str__(self) -> str:
+        return self.name

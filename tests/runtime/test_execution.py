@@ -1,0 +1,162 @@
+"""What running a job writes, for every kind of ``process`` result (PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from django_oban.models import Job
+from django_oban.signals import job_finished, job_started
+from django_oban.states import JobState
+from django_oban.testing import drain_queue
+
+from .jobs import AsyncSlow, Fails, Noop, Returns, Slow
+
+pytestmark = pytest.mark.django_db
+
+
+def run(job: Job) -> Job:
+    drain_queue(job.queue)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_job_that_returns_completes() -> None:
+    job = run(Noop.enqueue())
+    assert job.state == JobState.COMPLETED
+    assert job.completed_at is not None
+    assert job.attempt == 1
+    assert job.attempted_by == ["django_oban.testing"]
+
+
+def test_any_other_return_value_completes() -> None:
+    assert run(Returns.enqueue({"outcome": "other"})).state == JobState.COMPLETED
+
+
+def test_record_stores_the_value_in_meta() -> None:
+    job = run(Returns.enqueue({"outcome": "record"}, meta={"kept": True}))
+    assert job.state == JobState.COMPLETED
+    assert job.meta == {"kept": True, "recorded": {"answer": 42}}
+
+
+def test_cancel_records_the_reason() -> None:
+    job = run(Returns.enqueue({"outcome": "cancel"}))
+    assert job.state == JobState.CANCELLED
+    assert job.cancelled_at is not None
+    assert "not needed" in job.errors[-1]["error"]
+
+
+def test_snooze_reschedules_without_using_an_attempt() -> None:
+    before = timezone.now()
+    job = run(Returns.enqueue({"outcome": "snooze", "seconds": 60}))
+    assert job.state == JobState.SCHEDULED
+    assert job.attempt == 0
+    assert job.scheduled_at >= before + timezone.timedelta(seconds=59)
+
+
+def test_an_error_retries_with_backoff_then_discards_keeping_every_error() -> None:
+    job = run(Fails.enqueue())
+    assert job.state == JobState.RETRYABLE
+    assert job.errors[0]["attempt"] == 1
+    assert "ValueError: boom on attempt 1" in job.errors[0]["error"]
+    assert "Traceback" in job.errors[0]["traceback"]
+    drain_queue(job.queue, with_scheduled=True)
+    job.refresh_from_db()
+    assert job.state == JobState.DISCARDED
+    assert job.discarded_at is not None
+    assert [error["attempt"] for error in job.errors] == [1, 2]
+
+
+def test_a_timeout_fails_the_attempt() -> None:
+    job = run(Slow.enqueue({"seconds": 5, "timeout": 0.1}))
+    assert job.state == JobState.RETRYABLE
+    assert "JobTimeout: timed out after 0.1s" in job.errors[0]["error"]
+
+
+def test_async_workers_run_and_time_out() -> None:
+    assert run(AsyncSlow.enqueue()).meta == {"recorded": "async"}
+    slow = run(AsyncSlow.enqueue({"seconds": 5, "timeout": 0.05}))
+    assert "timed out" in slow.errors[0]["error"]
+
+
+def test_an_unknown_worker_fails_its_attempt_with_a_clear_error() -> None:
+    job = Job.objects.create(worker="nowhere.Missing", max_attempts=1)
+    job = run(job)
+    assert job.state == JobState.DISCARDED
+    assert "WorkerNotFound: cannot import worker 'nowhere.Missing'" in job.errors[0]["error"]
+
+
+def test_a_path_that_is_not_a_worker_fails_too() -> None:
+    job = run(Job.objects.create(worker="django_oban.models.Job"))
+    assert "is not a django_oban.Worker subclass" in job.errors[0]["error"]
+
+
+def test_drain_queue_counts_outcomes_and_leaves_other_queues() -> None:
+    Noop.enqueue()
+    Noop.enqueue()
+    Fails.enqueue()
+    other = Noop.enqueue(queue="other")
+    assert drain_queue() == {"completed": 2, "retryable": 1}
+    other.refresh_from_db()
+    assert other.state == JobState.AVAILABLE
+
+
+def test_drain_queue_runs_in_priority_order() -> None:
+    seen: list[int] = []
+
+    def record(sender, job, **kwargs):
+        seen.append(job.pk)
+
+    low = Noop.enqueue(priority=5)
+    high = Noop.enqueue(priority=0)
+    job_started.connect(record)
+    try:
+        drain_queue()
+    finally:
+        job_started.disconnect(record)
+    assert seen == [high.pk, low.pk]
+
+
+def test_signals_report_state_duration_and_error() -> None:
+    finished: list[dict] = []
+
+    def record(sender, **kwargs):
+        finished.append({"sender": sender, **kwargs})
+
+    job_finished.connect(record)
+    try:
+        drain_queue(Fails.enqueue().queue)
+    finally:
+        job_finished.disconnect(record)
+    [event] = finished
+    assert event["sender"] is Fails
+    assert event["state"] == JobState.RETRYABLE
+    assert event["duration"] >= 0
+    assert "boom" in event["error"]
+
+
+def test_the_final_write_does_not_overwrite_a_cancelled_job() -> None:
+    from django_oban.runtime import database
+    from django_oban.runtime.execution import execute
+
+    Noop.enqueue()
+    [job] = database.claim("default", 10, "n1")
+    Job.objects.filter(pk=job.pk).cancel()
+    database.acknowledge([execute(job)])
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+
+
+def test_a_failed_attempt_does_not_overwrite_a_deleted_or_updated_job() -> None:
+    from django_oban.runtime import database
+    from django_oban.runtime.execution import execute
+
+    Fails.enqueue()
+    Fails.enqueue()
+    updated, deleted = database.claim("default", 10, "n1")
+    Job.objects.filter(pk=updated.pk).update(meta={"by": "operator"})
+    Job.objects.filter(pk=deleted.pk)._raw_delete("default")
+    database.acknowledge([execute(updated), execute(deleted)])
+    updated.refresh_from_db()
+    assert updated.meta == {"by": "operator"}
+    assert not Job.objects.filter(pk=deleted.pk).exists()
