@@ -45,3 +45,10 @@ class FlakyWebhook(Worker):
 
     def backoff(self, job):
         return 5
+
+
+class Noop(Worker):
+    """Does nothing: used by the throughput benchmark."""
+
+    def process(self, job):
+        return None
