@@ -54,6 +54,8 @@ class Producer:
         self.wake = threading.Event()
         self.jobs: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()
         self.busy = 0
+        # Claim again once this many threads are free, so claims come in batches.
+        self.batch = max(1, limit // 2)
         self.lock = threading.Lock()
         self.idle = threading.Condition(self.lock)
         self.threads = [
@@ -98,7 +100,9 @@ class Producer:
                 with self.lock:
                     self.busy -= 1
                     self.idle.notify_all()
-                self.wake.set()
+                    claim_now = self.limit - self.busy >= self.batch or not self.busy
+                if claim_now:
+                    self.wake.set()
         finally:
             _close_connection()
 

@@ -160,3 +160,10 @@ def test_a_failed_attempt_does_not_overwrite_a_deleted_or_updated_job() -> None:
     updated.refresh_from_db()
     assert updated.meta == {"by": "operator"}
     assert not Job.objects.filter(pk=deleted.pk).exists()
+
+
+def test_oban_worker_rejects_bad_queues() -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Bad queue 'default=x'"):
+        call_command("oban_worker", "--queues", "default=x")
