@@ -12,7 +12,7 @@ from ..models import Job, Node
 from ..states import JobState
 from .execution import Outcome, write_outcome
 
-_COLUMNS = ", ".join(f.column for f in Job._meta.concrete_fields)
+_COLUMNS = ", ".join(str(field.column) for field in Job._meta.concrete_fields)
 
 CLAIM_SQL = f"""
 UPDATE oban_jobs
