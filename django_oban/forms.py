@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .changes import PRIORITY_RANGE, clean_changes, normalize_tags
-from .management.commands.oban_update import Update
+from .updates import Update
 from .querysets import JobQuerySet
 
 

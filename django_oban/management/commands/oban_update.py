@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from argparse import ArgumentParser
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
-from django.db import connections, models
-from django.db.models import F, Func, Value
-from django.db.models.functions import Cast
 
 from django_oban.changes import clean_changes, normalize_tags
 from django_oban.management.base import (
@@ -24,8 +19,7 @@ from django_oban.management.base import (
     parse_json_object,
     parse_name,
 )
-from django_oban.models import Job
-from django_oban.querysets import JobQuerySet
+from django_oban.updates import Update, attempts_above
 
 #: The option that sets each field (``schedule_in`` sets ``scheduled_at`` relative to now).
 OPTIONS: dict[str, str] = {
@@ -39,13 +33,6 @@ OPTIONS: dict[str, str] = {
     "schedule_in": "--schedule-in",
     "scheduled_at": "--scheduled-at",
 }
-
-# The union of a job's tags and new ones, de-duplicated and sorted by code point like
-# ``normalize_tags`` (the "C" collation), as one expression of a set-based UPDATE.
-_TAG_UNION = (
-    "(SELECT COALESCE(jsonb_agg(tag ORDER BY tag COLLATE \"C\"), '[]'::jsonb) "
-    "FROM (SELECT DISTINCT jsonb_array_elements_text(%(expressions)s) AS tag) AS oban_tags)"
-)
 
 
 class Command(JobsCommand):
@@ -93,71 +80,13 @@ class Command(JobsCommand):
 
     def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
         update = parse_update(options)
-        update.check_max_attempts(selection.queryset)
-        return Operation("update", "Updated", update.apply)
-
-
-@dataclass(frozen=True)
-class Update:
-    """Validated changes: fields written as given, a dict merged into meta, tags to add."""
-
-    changes: dict[str, Any]
-    meta: dict[str, Any]
-    add_tags: list[str]
-
-    def apply(self, jobs: JobQuerySet) -> int:
-        """Update ``jobs``; returns how many were updated.
-
-        Merging into meta and adding tags is set-based on PostgreSQL (JSONB expressions in the
-        same transaction as the other changes); on SQLite each job's row is read and written.
-        """
-        if not self.meta and not self.add_tags:
-            return len(jobs.update_many(self.changes))
-        if connections[jobs.db].vendor != "postgresql":
-            return len(jobs.update_many(self.merged_into))
-        if not self.changes:
-            return jobs.update(**self.merge_expressions())
-        updated = jobs.update_many(self.changes)
-        return Job.objects.using(jobs.db).filter(pk__in=[job.pk for job in updated]).update(**self.merge_expressions())
-
-    def merged_into(self, job: Job) -> dict[str, Any]:
-        """The changes for ``job``, its meta and tags merged with the new ones."""
-        changes = dict(self.changes)
-        if self.meta:
-            changes["meta"] = {**job.meta, **self.meta}
-        if self.add_tags:
-            changes["tags"] = [*job.tags, *self.add_tags]
-        return changes
-
-    def merge_expressions(self) -> dict[str, Func]:
-        """SQL expressions for ``meta || new`` and the union of the tags (PostgreSQL)."""
-        expressions = {}
-        if self.meta:
-            expressions["meta"] = _concat(F("meta"), _jsonb(self.meta), template="(%(expressions)s)")
-        if self.add_tags:
-            expressions["tags"] = _concat(F("tags"), _jsonb(self.add_tags), template=_TAG_UNION)
-        return expressions
-
-    def check_max_attempts(self, jobs: JobQuerySet) -> None:
-        """Refuse a max_attempts below the attempt of any selected job, before any write."""
-        if "max_attempts" not in self.changes:
-            return
-        maximum = self.changes["max_attempts"]
-        blocking = list(jobs.filter(attempt__gt=maximum).order_by("pk").values_list("pk", flat=True)[:11])
+        maximum = update.changes.get("max_attempts")
+        blocking = None if maximum is None else attempts_above(selection.queryset, maximum)
         if blocking:
-            listed = ", ".join(map(str, blocking[:10])) + (", …" if len(blocking) > 10 else "")
             raise CommandError(
-                f"Invalid --set-max-attempts {maximum}: lower than the attempts already made by job {listed}."
+                f"Invalid --set-max-attempts {maximum}: lower than the attempts already made by job {blocking}."
             )
-
-
-def _concat(*expressions: Any, template: str) -> Func:
-    """``a || b`` of JSONB values, wrapped in ``template``."""
-    return Func(*expressions, template=template, arg_joiner=" || ", output_field=models.JSONField())
-
-
-def _jsonb(value: Any) -> Cast:
-    return Cast(Value(json.dumps(value)), models.JSONField())
+        return Operation("update", "Updated", update.apply)
 
 
 def parse_update(options: dict[str, Any]) -> Update:
