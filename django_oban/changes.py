@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,34 @@ UPDATABLE_FIELDS: tuple[str, ...] = (
 SCHEDULE_IN_KEYS: tuple[str, ...] = ("schedule_in", "scheduled_in")
 
 PRIORITY_RANGE = range(0, 10)
+#: The largest max_attempts the column (a 32-bit integer) holds.
+MAX_ATTEMPTS_LIMIT = 2**31 - 1
+
+#: How a duration is written, for help texts and error messages.
+DURATION_HELP = "seconds, or a number with a unit: 30s, 5m, 2h, 1d, 1w; units combine (1h30m)"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``30s``, ``5m``, ``2h``, ``1d``, ``1w``, ``1h30m`` or plain seconds (a ``timedelta`` as is).
+
+    Raises ``ValueError`` for anything else, negative and out-of-range durations included.
+    """
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip().lower()
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    elif text and _DURATION_PART.sub("", text) == "":
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
+    else:
+        raise ValueError(f"expected {DURATION_HELP}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError("that duration is out of range") from None
 
 
 def normalize_tags(tags: Any) -> list[str]:
@@ -55,6 +84,8 @@ def clean_priority(value: Any) -> int:
 def clean_max_attempts(value: Any) -> int:
     if not _is_int(value) or value < 1:
         raise ValueError(f"must be an integer of at least 1, not {value!r}")
+    if value > MAX_ATTEMPTS_LIMIT:
+        raise ValueError(f"must be at most {MAX_ATTEMPTS_LIMIT}, not {value!r}")
     return value
 
 

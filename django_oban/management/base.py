@@ -8,7 +8,8 @@ batch of consecutive ids, with a progress bar when stderr is a terminal.
 from __future__ import annotations
 
 import json
-import re
+import signal
+import threading
 from argparse import ArgumentParser
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,34 +22,25 @@ from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from ..changes import DURATION_HELP
+from ..changes import parse_duration as duration_value
 from ..models import Job
 from ..querysets import JobQuerySet
 from ..states import JobState
 
 DEFAULT_BATCH_SIZE = 1000
 INTERRUPTED_STATUS = 130  # the shell's status for a process stopped by Ctrl-C (128 + SIGINT)
-
-DURATION_HELP = "seconds, or a number with a unit: 30s, 5m, 2h, 1d, 1w; units combine (1h30m)"
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+MAX_ID = 2**63 - 1  # ids are 64-bit integers
+#: Why a NUL character is refused: PostgreSQL text and JSONB cannot hold it.
+NUL_MESSAGE = "contains a NUL character (\\u0000), which PostgreSQL cannot store."
 
 
 def parse_duration(value: Any, option: str) -> timedelta:
     """``30s``, ``5m``, ``2h``, ``1d``, ``1w``, ``1h30m`` or plain seconds, as a ``timedelta``."""
-    if isinstance(value, timedelta):
-        return value
-    text = str(value).strip().lower()
-    if _SECONDS.fullmatch(text):
-        seconds = float(text)
-    elif text and _DURATION_PART.sub("", text) == "":
-        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
-    else:
-        raise CommandError(f"Invalid {option} {value!r}: expected {DURATION_HELP}.")
     try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise CommandError(f"Invalid {option} {value!r}: that duration is out of range.") from None
+        return duration_value(value)
+    except ValueError as exc:
+        raise CommandError(f"Invalid {option} {value!r}: {exc}.") from None
 
 
 def parse_int(value: Any, option: str, *, minimum: int | None = None) -> int:
@@ -67,11 +59,33 @@ def parse_int(value: Any, option: str, *, minimum: int | None = None) -> int:
 def parse_json_object(value: Any, option: str) -> Any:
     """The JSON value given to ``option``; whether it is an object is checked with the changes."""
     if isinstance(value, dict):
-        return value
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError) as exc:
-        raise CommandError(f"Invalid {option} {value!r}: not valid JSON ({exc}).") from None
+        parsed = value
+    else:
+        try:
+            parsed = json.loads(value)
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"Invalid {option} {value!r}: not valid JSON ({exc}).") from None
+    if _holds_nul(parsed):
+        raise CommandError(f"Invalid {option} {value!r}: {NUL_MESSAGE}")
+    return parsed
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in a string anywhere in ``value`` (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(map(_holds_nul, value))
+    return False
+
+
+def reject_nul(value: Any, option: str) -> Any:
+    """``value`` unchanged, unless it is a string holding a NUL character."""
+    if isinstance(value, str) and _holds_nul(value):
+        raise CommandError(f"Invalid {option} {value!r}: {NUL_MESSAGE}")
+    return value
 
 
 def parse_ids(values: Iterable[Any]) -> list[int]:
@@ -81,6 +95,8 @@ def parse_ids(values: Iterable[Any]) -> list[int]:
         text = str(value).strip()
         if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise CommandError(f"Invalid job id {value!r}: expected a positive integer.")
+        if int(text) > MAX_ID:
+            raise CommandError(f"Invalid job id {value!r}: ids are at most {MAX_ID}.")
         ids[int(text)] = None
     return list(ids)
 
@@ -100,7 +116,7 @@ def parse_name(value: Any, option: str) -> str:
     """A non-blank queue, worker or tag name."""
     if not isinstance(value, str) or not value.strip():
         raise CommandError(f"Invalid {option} {value!r}: expected a non-blank name.")
-    return value.strip()
+    return reject_nul(value, option).strip()
 
 
 # -- selecting jobs ------------------------------------------------------------------
@@ -235,6 +251,49 @@ def _were(count: int) -> str:
 # -- batches ----------------------------------------------------------------------------
 
 
+class CtrlC:
+    """Ctrl-C (SIGINT) that waits while a batch commits and is counted.
+
+    Outside ``held()`` a Ctrl-C raises ``KeyboardInterrupt`` as usual, so a statement blocked
+    on a lock is interrupted (psycopg cancels it on the server) and its batch rolled back.
+    Inside, it is remembered and raised when the block ends, so a batch is never committed
+    without being counted. A second Ctrl-C while held raises at once. Only installed in the
+    main thread, over Python's default handler (not where SIGINT is ignored or handled).
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if on_main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._held and not self._pending:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        """From here a Ctrl-C waits for ``release()``."""
+        self._held = True
+
+    def release(self, *, interrupt: bool = True) -> None:
+        """Raise the ``KeyboardInterrupt`` of a Ctrl-C that came while held (if ``interrupt``)."""
+        pending, self._held, self._pending = self._pending, False, False
+        if pending and interrupt:
+            raise KeyboardInterrupt
+
+
 def run_in_batches(
     queryset: JobQuerySet,
     target: JobQuerySet,
@@ -251,21 +310,28 @@ def run_in_batches(
     it so every batch holds ``batch_size`` jobs to change. Up to ``batch_size`` expected
     changes it is a single statement. A ``KeyboardInterrupt`` or database error stops the run:
     the batch in flight is rolled back, finished batches stay done, and ``report`` says so.
+    A Ctrl-C that comes while a batch commits waits until it is counted.
     """
     lower: int | None = None
     try:
-        while True:
-            upper = None if expected <= batch_size else _batch_upper_bound(target, lower, batch_size)
-            batch = queryset if lower is None else queryset.filter(pk__gt=lower)
-            if upper is not None:
-                batch = batch.filter(pk__lte=upper)
-            with transaction.atomic(using=queryset.db):
-                changed = operation.apply(batch)
-            report.changed += changed
-            progress.update(changed)
-            if upper is None:
-                return
-            lower = upper
+        with CtrlC() as ctrl_c:
+            while True:
+                upper = None if expected <= batch_size else _batch_upper_bound(target, lower, batch_size)
+                batch = queryset if lower is None else queryset.filter(pk__gt=lower)
+                if upper is not None:
+                    batch = batch.filter(pk__lte=upper)
+                with transaction.atomic(using=queryset.db):
+                    changed = operation.apply(batch)
+                    ctrl_c.hold()  # the commit, then the count
+                try:
+                    report.changed += changed
+                    progress.update(changed)
+                finally:
+                    # After the last batch there is nothing left for a Ctrl-C to stop.
+                    ctrl_c.release(interrupt=upper is not None)
+                if upper is None:
+                    return
+                lower = upper
     except KeyboardInterrupt:
         report.interrupted = True
     except ValidationError as exc:
@@ -292,6 +358,25 @@ def counts_by_state(queryset: JobQuerySet) -> dict[str, int]:
 
 class OperationCommand(BaseCommand):
     """A command that changes jobs: ``--dry-run``, ``--json``, ``--batch-size`` and the report."""
+
+    #: Set once the first batch starts: from then on the report says what was done.
+    writing = False
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """Run the command; Ctrl-C or a database error before the first write is a clean ``CommandError``."""
+        self.writing = False
+        try:
+            return super().execute(*args, **options)
+        except KeyboardInterrupt:
+            if self.writing:
+                raise
+            raise CommandError(
+                "Interrupted before any job was changed.", returncode=INTERRUPTED_STATUS
+            ) from None
+        except DatabaseError as exc:
+            if self.writing:
+                raise
+            raise CommandError(f"Stopped by a database error before any job was changed: {str(exc).strip()}") from None
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -323,6 +408,7 @@ class OperationCommand(BaseCommand):
             report.changed = expected
         else:
             target = selection.queryset.exclude(state__in=operation.skipped_states)
+            self.writing = True
             with self.progress_bar(expected, operation, options) as progress:
                 run_in_batches(
                     selection.queryset,

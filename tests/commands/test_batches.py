@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from django_oban.management import base
 from django_oban.models import Job
 from django_oban.querysets import JobQuerySet
 from django_oban.states import JobState
@@ -142,3 +147,81 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal():
         make_job(queue="mailers")
 
     assert run("oban_cancel", "--queue", "mailers", "--batch-size", "2").stderr == ""
+
+
+def ctrl_c_after_commit(monkeypatch: pytest.MonkeyPatch, commit: int) -> None:
+    """Send this process a real SIGINT right after the ``commit``-th batch transaction commits."""
+    real_atomic = transaction.atomic
+    commits = []
+
+    @contextmanager
+    def atomic(*args: Any, **kwargs: Any) -> Iterator[None]:
+        with real_atomic(*args, **kwargs):
+            yield
+        commits.append(1)
+        if len(commits) == commit:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(base.transaction, "atomic", atomic)
+
+
+def run_catching_ctrl_c(*args: Any, **options: Any) -> None:
+    """Run a command; a ``KeyboardInterrupt`` escaping it fails the test (not the whole session)."""
+    try:
+        run(*args, **options)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the command")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
+def test_ctrl_c_while_a_batch_commits_waits_until_it_is_counted(monkeypatch):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    jobs = [make_job(queue="mailers") for _ in range(7)]
+    ctrl_c_after_commit(monkeypatch, commit=2)
+    stdout = io.StringIO()
+
+    with pytest.raises(CommandError, match="Interrupted after 4 jobs were cancelled") as error:
+        run_catching_ctrl_c("oban_cancel", "--queue", "mailers", "--batch-size", "2", stdout=stdout)
+
+    assert error.value.returncode == 130
+    assert stdout.getvalue() == "Cancelled 4 jobs.\n"
+    assert ids_in(JobState.CANCELLED) == [job.pk for job in jobs[:4]]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the command's handler is gone
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
+def test_ctrl_c_after_the_last_batch_committed_is_not_an_interruption(monkeypatch):
+    for _ in range(5):
+        make_job(queue="mailers")
+    ctrl_c_after_commit(monkeypatch, commit=3)  # batches of 2, 2 and the last 1
+
+    output = run("oban_cancel", "--queue", "mailers", "--batch-size", "2", "--json")
+
+    assert (output.json["changed"], output.json["interrupted"]) == (5, False)
+    assert len(ids_in(JobState.CANCELLED)) == 5
+
+
+@pytest.mark.parametrize(
+    ("exception", "message", "status"),
+    [
+        (KeyboardInterrupt(), "Interrupted before any job was changed.", 130),
+        (DatabaseError("server closed the connection"), "Stopped by a database error before any job was changed: "
+         "server closed the connection", 1),
+    ],
+)
+def test_ctrl_c_or_a_database_error_before_the_first_write(monkeypatch, exception, message, status):
+    for _ in range(3):
+        make_job(queue="mailers")
+
+    def counting_fails(queryset: JobQuerySet) -> dict[str, int]:
+        raise exception
+
+    monkeypatch.setattr(base, "counts_by_state", counting_fails)
+    stdout = io.StringIO()
+
+    with pytest.raises(CommandError, match=message) as error:
+        run("oban_cancel", "--queue", "mailers", "--json", stdout=stdout)
+
+    assert error.value.returncode == status
+    assert stdout.getvalue() == ""
+    assert ids_in(JobState.AVAILABLE) == list(Job.objects.order_by("pk").values_list("pk", flat=True))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_oban.management.commands.oban_stats import format_age
 from django_oban.states import JobState
 
-from ..conftest import ALL_STATES, make_job
+from ..conftest import ALL_STATES, make_job, snapshot
 from .conftest import run
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +59,10 @@ def test_table_has_a_row_per_queue_and_a_total(jobs):
 )
 def test_ages_read_well(seconds, text):
     assert format_age(seconds) == text
+
+
+def test_dry_run_is_accepted_like_everywhere_and_changes_nothing(jobs):
+    before = snapshot()
+
+    assert run("oban_stats", "--dry-run", "--json").json["total"] == run("oban_stats", "--json").json["total"] == 4
+    assert snapshot() == before

@@ -151,12 +151,19 @@ BAD_VALUES = [
     (["--set-meta", '{"n": NaN}'], r"Invalid --set-meta .*must be JSON serialisable"),
     (["--set-args", "null"], r"Invalid --set-args 'null': args must be a JSON object"),
     (["--set-max-attempts", "0"], r"Invalid --set-max-attempts '0': max_attempts must be an integer of at least 1"),
+    (["--set-max-attempts", "3000000000"], r"Invalid --set-max-attempts '3000000000': max_attempts must be at most"),
     (["--set-max-attempts", "2"], r"Invalid --set-max-attempts 2: lower than the attempts already made by job \d+"),
     (["--schedule-in", "5x"], r"Invalid --schedule-in '5x': expected seconds"),
     (["--schedule-in", "99999999999d"], r"Invalid --schedule-in '99999999999d'"),
     (["--scheduled-at", "tomorrow"], r"Invalid --scheduled-at 'tomorrow': scheduled_at must be a datetime"),
     (["--scheduled-at", "2030-01-01T10:00:00Z", "--schedule-in", "5m"], "Give --schedule-in or --scheduled-at, not"),
     (["--add-tag", " "], r"Invalid --add-tag ' ': expected a non-blank name."),
+    # PostgreSQL cannot store NUL characters: refused on every database, before any write.
+    (["--set-args", '{"a": "x\\u0000"}'], r"Invalid --set-args .*: contains a NUL character \(\\u0000\)"),
+    (["--set-meta", '{"\\u0000": 1}'], r"Invalid --set-meta .*: contains a NUL character"),
+    (["--set-queue", "a\x00"], r"Invalid --set-queue 'a\\x00': contains a NUL character"),
+    (["--set-tags", "a,b\x00"], r"Invalid --set-tags 'a,b\\x00': contains a NUL character"),
+    (["--add-tag", "\x00"], r"Invalid --add-tag '\\x00': contains a NUL character"),
     # One bad value among good ones still changes nothing.
     (["--set-priority", "1", "--set-queue", "x", "--set-meta", "[]"], r"Invalid --set-meta '\[\]'"),
 ]

@@ -24,6 +24,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Accepted like in every other command; oban_stats only reads, so it changes nothing either way.",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help="Print one JSON object: per queue the counts by state, the total and oldest_available_age (seconds).",

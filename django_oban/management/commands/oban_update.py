@@ -18,6 +18,7 @@ from django_oban.management.base import (
     parse_int,
     parse_json_object,
     parse_name,
+    reject_nul,
 )
 from django_oban.updates import Update, attempts_above
 
@@ -117,6 +118,7 @@ def _dest(option: str) -> str:
 def _parse(field: str, value: Any) -> Any:
     """A command-line string as the value ``clean_changes`` expects for ``field``."""
     option = OPTIONS[field]
+    reject_nul(value, option)
     if field in ("priority", "max_attempts"):
         return parse_int(value, option)
     if field in ("meta", "args"):
