@@ -14,6 +14,7 @@ from argparse import ArgumentParser
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import methodcaller
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from ..changes import DURATION_HELP
 from ..changes import parse_duration as duration_value
 from ..models import Job
-from ..querysets import JobQuerySet
+from ..querysets import SKIPPED_STATES, JobQuerySet
 from ..states import JobState
 
 DEFAULT_BATCH_SIZE = 1000
@@ -211,6 +212,22 @@ class Operation:
     @property
     def conditional(self) -> str:
         return f"Would {self.name}"
+
+
+def delete_jobs(jobs: JobQuerySet) -> int:
+    """``JobQuerySet.delete()`` as a count (executing jobs are never deleted)."""
+    return jobs.delete()[0]
+
+
+#: The queryset operations of the API, by name, each with the states it skips and why.
+API_OPERATIONS: dict[str, Operation] = {
+    name: Operation(name, past, apply, *SKIPPED_STATES[name])
+    for name, past, apply in [
+        ("cancel", "Cancelled", methodcaller("cancel")),
+        ("retry", "Retried", methodcaller("retry")),
+        ("delete", "Deleted", delete_jobs),
+    ]
+}
 
 
 @dataclass
@@ -470,6 +487,9 @@ class JobsCommand(OperationCommand):
         selection = select_jobs(options["ids"], options)
         self.perform(self.operation(selection, options), selection, options)
 
+    #: The name of an operation of ``API_OPERATIONS``, or override ``operation()``.
+    operation_name = ""
+
     def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
         """The operation to run, built from (and validating) the command's own options."""
-        raise NotImplementedError
+        return API_OPERATIONS[self.operation_name]

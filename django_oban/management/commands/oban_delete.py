@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django_oban.management.base import JobsCommand, Operation, Selection
-from django_oban.querysets import SKIPPED_STATES, JobQuerySet
+from django_oban.management.base import JobsCommand
 
 
 class Command(JobsCommand):
@@ -14,10 +11,4 @@ class Command(JobsCommand):
         "Give job ids or filters (never neither); --dry-run reports without changing anything."
     )
 
-    def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
-        skipped_states, reason = SKIPPED_STATES["delete"]
-        return Operation("delete", "Deleted", _delete, skipped_states, reason)
-
-
-def _delete(jobs: JobQuerySet) -> int:
-    return jobs.delete()[0]
+    operation_name = "delete"

@@ -13,11 +13,11 @@ from django_oban.management.base import (
     Operation,
     OperationCommand,
     Selection,
+    delete_jobs,
     parse_duration,
     parse_states,
 )
 from django_oban.models import Job
-from django_oban.querysets import JobQuerySet
 from django_oban.states import FINISHED_STATES
 
 
@@ -51,8 +51,4 @@ class Command(OperationCommand):
                 f"Invalid --state {unfinished[0]!r}: only finished jobs ({', '.join(FINISHED_STATES)}) can be pruned."
             )
         prunable = Job.objects.prunable(older_than, states=states)
-        self.perform(Operation("prune", "Pruned", _delete), Selection(prunable), options)
-
-
-def _delete(jobs: JobQuerySet) -> int:
-    return jobs.delete()[0]
+        self.perform(Operation("prune", "Pruned", delete_jobs), Selection(prunable), options)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django_oban.management.base import JobsCommand, Operation, Selection
-from django_oban.querysets import SKIPPED_STATES, JobQuerySet
+from django_oban.management.base import JobsCommand
 
 
 class Command(JobsCommand):
@@ -15,10 +12,4 @@ class Command(JobsCommand):
         "Give job ids or filters (never neither); --dry-run reports without changing anything."
     )
 
-    def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
-        skipped_states, reason = SKIPPED_STATES["retry"]
-        return Operation("retry", "Retried", _retry, skipped_states, reason)
-
-
-def _retry(jobs: JobQuerySet) -> int:
-    return jobs.retry()
+    operation_name = "retry"
