@@ -133,32 +133,59 @@ def test_ctrl_c_keeps_finished_batches_and_says_so(manage_env):
             cwd=REPO_ROOT, env=manage_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            wait_until_blocked_on_a_lock()
+            blocked = wait_until_blocked_by_this_session(process)
+            assert blocked.startswith("DELETE"), blocked  # the third batch, not an earlier statement
             process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=60)
+            stdout, stderr = finish(process)
         finally:
-            process.kill()  # only if the test failed before the command exited
+            if process.poll() is None:  # only if the test failed before the command exited
+                process.kill()
+                process.communicate()
 
-    assert process.returncode == 130
-    assert stdout == "Deleted 4 jobs.\n"
+    assert (process.returncode, stdout) == (130, "Deleted 4 jobs.\n"), stderr
     assert "Interrupted after 4 jobs were deleted: every finished batch is committed" in stderr
     assert list(Job.objects.order_by("pk").values_list("pk", flat=True)) == [jobs[4].pk, jobs[5].pk]
 
 
-def wait_until_blocked_on_a_lock(timeout: float = 60) -> None:
-    """Wait until another session waits for a row lock (the command's third batch)."""
-    deadline = time.monotonic() + timeout
+# Deadlines are generous: on a busy machine starting Django in a subprocess can take many
+# seconds. Each wait polls for a condition and ends as soon as it holds.
+STARTUP_DEADLINE = 180.0
+EXIT_DEADLINE = 120.0
+
+
+def wait_until_blocked_by_this_session(process: subprocess.Popen[str]) -> str:
+    """Wait until a backend waits for a lock that this test's session holds; return its query.
+
+    ``pg_blocking_pids()`` names the sessions a backend waits for, so only a statement
+    stuck behind this test's row lock counts: the command's third batch. Fails at once if
+    the command exits first, and after ``STARTUP_DEADLINE`` seconds otherwise.
+    """
+    deadline = time.monotonic() + STARTUP_DEADLINE
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics are cached per transaction
+            if process.poll() is not None:
+                stdout, stderr = process.communicate()
+                raise AssertionError(f"the command exited ({process.returncode}) before reaching the lock: {stdout}{stderr}")
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # activity is cached per transaction
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query LIKE 'DELETE%%'"
+                "SELECT query FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
             )
-            if cursor.fetchone()[0]:
-                return
+            row = cursor.fetchone()
+            if row is not None:
+                return str(row[0])
             time.sleep(0.05)
-    raise AssertionError("the command never reached the locked job")
+    raise AssertionError(f"the command did not reach the locked job within {STARTUP_DEADLINE:.0f}s")
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """The output of ``process`` once it exits; fails (and kills it) after ``EXIT_DEADLINE`` seconds."""
+    try:
+        return process.communicate(timeout=EXIT_DEADLINE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"the command did not exit within {EXIT_DEADLINE:.0f}s of Ctrl-C: {stdout}{stderr}") from None
 
 
 COMMANDS = ["oban_cancel", "oban_retry", "oban_delete", "oban_update", "oban_stats", "oban_prune"]
