@@ -44,6 +44,16 @@ def parse_duration(value: Any, option: str) -> timedelta:
         raise CommandError(f"Invalid {option} {value!r}: {exc}.") from None
 
 
+def parse_age(value: Any, option: str) -> timedelta:
+    """A duration back from now (``--older-than``): one whose start is a representable time."""
+    age = parse_duration(value, option)
+    try:
+        timezone.now() - age
+    except OverflowError:
+        raise CommandError(f"Invalid {option} {value!r}: that reaches back before the year 1.") from None
+    return age
+
+
 def parse_int(value: Any, option: str, *, minimum: int | None = None) -> int:
     """An integer option value (a string from the command line, or an int from ``call_command``)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -94,9 +104,9 @@ def parse_ids(values: Iterable[Any]) -> list[int]:
     ids: dict[int, None] = {}
     for value in values:
         text = str(value).strip()
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or not text.strip("0"):
             raise CommandError(f"Invalid job id {value!r}: expected a positive integer.")
-        if int(text) > MAX_ID:
+        if len(text.lstrip("0")) > len(str(MAX_ID)) or int(text) > MAX_ID:
             raise CommandError(f"Invalid job id {value!r}: ids are at most {MAX_ID}.")
         ids[int(text)] = None
     return list(ids)
@@ -191,7 +201,7 @@ def _filtered(filters: dict[str, Any]) -> JobQuerySet:
     for tag in filters.get("tag", ()):
         queryset = queryset.tagged(parse_name(tag, "--tag"))
     if "older_than" in filters:
-        age = parse_duration(filters["older_than"], "--older-than")
+        age = parse_age(filters["older_than"], "--older-than")
         queryset = queryset.filter(inserted_at__lt=timezone.now() - age)
     return queryset
 

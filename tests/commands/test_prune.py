@@ -92,6 +92,7 @@ def test_dry_run_counts_and_changes_nothing(old_and_recent):
         (["--state", "available"], r"Invalid --state 'available': only finished jobs \(completed"),
         (["--state", "old"], "Invalid --state 'old': states are"),
         (["--older-than", "a week"], "Invalid --older-than 'a week'"),
+        (["--older-than", "999999w"], "Invalid --older-than '999999w': that reaches back before the year 1."),
         (["--batch-size", "-1"], "Invalid --batch-size '-1'"),
     ],
 )

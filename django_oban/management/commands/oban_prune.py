@@ -14,7 +14,7 @@ from django_oban.management.base import (
     OperationCommand,
     Selection,
     delete_jobs,
-    parse_duration,
+    parse_age,
     parse_states,
 )
 from django_oban.models import Job
@@ -43,7 +43,7 @@ class Command(OperationCommand):
         super().add_arguments(parser)
 
     def handle(self, **options: Any) -> None:
-        older_than = parse_duration(options["older_than"] or oban_settings.PRUNE_AFTER, "--older-than")
+        older_than = parse_age(options["older_than"] or oban_settings.PRUNE_AFTER, "--older-than")
         states = parse_states(options["state"]) or list(FINISHED_STATES)
         unfinished = [state for state in states if state not in FINISHED_STATES]
         if unfinished:
