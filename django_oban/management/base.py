@@ -229,14 +229,15 @@ def delete_jobs(jobs: JobQuerySet) -> int:
     return jobs.delete()[0]
 
 
+def _api_operation(name: str, past: str, apply: Callable[[JobQuerySet], int]) -> Operation:
+    return Operation(name, past, apply, *SKIPPED_STATES[name])
+
+
 #: The queryset operations of the API, by name, each with the states it skips and why.
 API_OPERATIONS: dict[str, Operation] = {
-    name: Operation(name, past, apply, *SKIPPED_STATES[name])
-    for name, past, apply in [
-        ("cancel", "Cancelled", methodcaller("cancel")),
-        ("retry", "Retried", methodcaller("retry")),
-        ("delete", "Deleted", delete_jobs),
-    ]
+    "cancel": _api_operation("cancel", "Cancelled", methodcaller("cancel")),
+    "retry": _api_operation("retry", "Retried", methodcaller("retry")),
+    "delete": _api_operation("delete", "Deleted", delete_jobs),
 }
 
 

@@ -48,7 +48,7 @@ def queue_stats(now: datetime) -> dict[str, Any]:
     for queue in oban_settings.QUEUES:
         counts.setdefault(queue, dict.fromkeys(JobState.values, 0))
     oldest = dict(Job.objects.available().order_by().values_list("queue").annotate(oldest=Min("scheduled_at")))
-    queues = {
+    queues: dict[str, dict[str, Any]] = {
         queue: {
             "states": states,
             "total": sum(states.values()),
