@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .changes import PRIORITY_RANGE, clean_changes, normalize_tags
-from .updates import Update
+from .changes import DURATION_HELP, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE, clean_changes, normalize_tags, parse_duration
 from .querysets import JobQuerySet
+from .updates import Update, attempts_above
 
 
 class JobUpdateForm(forms.Form):
@@ -19,26 +20,35 @@ class JobUpdateForm(forms.Form):
         required=False, min_value=PRIORITY_RANGE.start, max_value=PRIORITY_RANGE.stop - 1, help_text="0 (highest) to 9."
     )
     queue = forms.CharField(required=False, strip=True, help_text="Move the jobs to this queue.")
-    schedule_in = forms.IntegerField(
-        required=False, min_value=0, label="Schedule in (seconds)", help_text="Run the jobs this many seconds from now."
+    schedule_in = forms.CharField(
+        required=False, label="Schedule in", help_text=f"Run the jobs this long from now: {DURATION_HELP}; 0 is now."
     )
     scheduled_at = forms.DateTimeField(required=False, help_text="Or run them at this time (YYYY-MM-DD HH:MM:SS).")
     add_tags = forms.CharField(required=False, help_text="Comma-separated; the jobs keep their other tags.")
     max_attempts = forms.IntegerField(
-        required=False, min_value=1, help_text="Not below the attempts a job has already made."
+        required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT,
+        help_text="Not below the attempts a job has already made."
     )
 
     def __init__(self, *args: Any, jobs: JobQuerySet, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.jobs = jobs
 
+    def clean_schedule_in(self) -> timedelta | None:
+        value: str = self.cleaned_data["schedule_in"]
+        if not value:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(f"Enter a duration: {exc}.") from None
+
     def clean_max_attempts(self) -> int | None:
         value: int | None = self.cleaned_data["max_attempts"]
         if value is not None:
-            blocking = list(self.jobs.filter(attempt__gt=value).order_by("pk").values_list("pk", flat=True)[:11])
+            blocking = attempts_above(self.jobs, value)
             if blocking:
-                listed = ", ".join(map(str, blocking[:10])) + (", …" if len(blocking) > 10 else "")
-                raise ValidationError(f"Lower than the attempts already made by job {listed}.")
+                raise ValidationError(f"Lower than the attempts already made by job {blocking}.")
         return value
 
     def clean(self) -> dict[str, Any]:

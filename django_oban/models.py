@@ -97,8 +97,12 @@ class Job(models.Model):
             models.Index(
                 fields=["discarded_at"], condition=models.Q(state=JobState.DISCARDED), name="oban_jobs_prune_discarded"
             ),
-            # Counts by state and queue, rescue of executing jobs, admin filters.
+            # Counts by state and queue, rescue of executing jobs, the admin's state counts and
+            # its list of queues (a skip scan over the index).
             models.Index(fields=["state", "queue"], name="oban_jobs_state_queue"),
+            # The admin: its list of workers (a skip scan) and filtering or searching by worker.
+            # (Searching by tag uses a PostgreSQL-only GIN index made by migration 0003.)
+            models.Index(fields=["worker"], name="oban_jobs_worker"),
         ]
 
     def __str__(self) -> str:

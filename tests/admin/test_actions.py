@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import timezone
 
 from django_oban.models import Job
 from django_oban.states import JobState
@@ -69,8 +71,26 @@ def test_delete_jobs_asks_for_confirmation_listing_skipped_jobs(operator: Client
     content = response.content.decode()
     assert "1 job will be deleted permanently." in content
     assert "1 executing job skipped (executing)" in content
+    done, running = jobs
+    assert f'<a href="/admin/django_oban/job/{done.pk}/change/">{done}</a>' in content  # to delete
+    assert f'<ul class="oban-jobs oban-skipped-jobs">\n  <li><a href="/admin/django_oban/job/{running.pk}/change/">' \
+        f"{running}</a></li>" in content
     assert 'name="post" value="yes"' in content
     assert snapshot() == before
+
+
+def test_delete_confirmation_names_a_few_jobs_and_counts_the_rest(operator: Client) -> None:
+    jobs = [make_job(JobState.COMPLETED) for _ in range(23)]
+    content = post_action(operator, "delete_jobs", jobs).content.decode()
+    assert "23 jobs will be deleted permanently." in content
+    assert content.count('<li><a href="/admin/django_oban/job/') == 20
+    assert "and 3 more jobs" in content
+
+
+def test_delete_confirmation_with_only_executing_jobs_cannot_be_confirmed(operator: Client) -> None:
+    content = post_action(operator, "delete_jobs", [make_job(JobState.EXECUTING)]).content.decode()
+    assert "0 jobs will be deleted permanently." in content
+    assert 'type="submit" value="Yes, I’m sure" disabled' in content
 
 
 def test_confirmed_delete_removes_all_but_executing_jobs_and_logs_deletions(operator: Client) -> None:
@@ -100,7 +120,7 @@ def test_update_jobs_shows_a_form_then_applies_it(operator: Client) -> None:
     response = post_action(
         operator, "update_jobs", jobs, apply="1", priority="3", queue="mailers", add_tags="B, urgent", max_attempts="7"
     )
-    assert texts(response) == ["Updated 2 jobs."]
+    assert texts(response) == ["2 jobs updated."]
     updated = list(Job.objects.order_by("pk").values_list("priority", "queue", "tags", "max_attempts"))
     assert updated == [(3, "mailers", ["a", "b", "urgent"], 7), (3, "mailers", ["b", "urgent"], 7)]
     assert LogEntry.objects.filter(action_flag=CHANGE).count() == 2
@@ -113,11 +133,30 @@ def test_update_jobs_blank_fields_leave_values_unchanged(operator: Client) -> No
     assert (job.priority, job.queue, job.max_attempts) == (5, "reports", 9)
 
 
-def test_update_jobs_schedule_in_reschedules(operator: Client) -> None:
+@pytest.mark.parametrize(("value", "seconds"), [("3600", 3600), ("1h30m", 5400), ("2d", 172800)])
+def test_update_jobs_schedule_in_reschedules(operator: Client, value: str, seconds: int) -> None:
     job = make_job(JobState.AVAILABLE)
-    post_action(operator, "update_jobs", [job], apply="1", schedule_in="3600")
+    started = timezone.now()
+    post_action(operator, "update_jobs", [job], apply="1", schedule_in=value)
     job.refresh_from_db()
     assert job.state == JobState.SCHEDULED
+    assert started + timedelta(seconds=seconds) <= job.scheduled_at <= timezone.now() + timedelta(seconds=seconds)
+
+
+def test_update_jobs_schedule_in_zero_makes_scheduled_jobs_available(operator: Client) -> None:
+    job = make_job(JobState.SCHEDULED)
+    post_action(operator, "update_jobs", [job], apply="1", schedule_in="0")
+    job.refresh_from_db()
+    assert job.state == JobState.AVAILABLE
+
+
+def test_update_jobs_logs_what_changed(operator: Client) -> None:
+    job = make_job(JobState.AVAILABLE, worker="app.workers.Report")
+    post_action(operator, "update_jobs", [job], apply="1", priority="2", add_tags="Urgent")
+    entry = LogEntry.objects.get()
+    assert (entry.object_id, entry.object_repr, entry.action_flag) == (str(job.pk), str(job), CHANGE)
+    assert entry.change_message == "Updated priority=2, add_tags=['urgent'] via the admin."
+    assert entry.get_change_message() == entry.change_message
 
 
 @pytest.mark.parametrize(
@@ -128,6 +167,13 @@ def test_update_jobs_schedule_in_reschedules(operator: Client) -> None:
         ({"max_attempts": "1"}, "max_attempts", "Lower than the attempts already made by job"),
         ({"schedule_in": "10", "scheduled_at": "2030-01-01 00:00"}, "scheduled_at", "not both"),
         ({"scheduled_at": "tomorrow"}, "scheduled_at", "Enter a valid date/time"),
+        ({"schedule_in": "soon"}, "schedule_in", "Enter a duration"),
+        ({"schedule_in": "-5"}, "schedule_in", "Enter a duration"),
+        ({"schedule_in": "99999999999999999999"}, "schedule_in", "out of range"),
+        ({"max_attempts": "0"}, "max_attempts", "greater than or equal to 1"),
+        ({"max_attempts": "2147483648"}, "max_attempts", "less than or equal to 2147483647"),
+        ({"priority": "x"}, "priority", "Enter a whole number"),
+        ({"queue": "a\x00b"}, "queue", "Null characters are not allowed"),
         ({}, None, "Nothing to change"),
     ],
 )
