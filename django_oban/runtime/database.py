@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +14,16 @@ from ..models import Job, Node
 from ..states import JobState
 from .execution import Outcome, write_outcome
 
-_COLUMNS = ", ".join(str(field.column) for field in Job._meta.concrete_fields)
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - psycopg without libpq: SQLite still works
+    psycopg = None  # type: ignore[assignment]
+
+_FIELDS = Job._meta.concrete_fields
+_ATTNAMES = [field.attname for field in _FIELDS]
+_COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
+#: Positions of the datetime columns in a claimed row (their time zone is set as Django's).
+_DATETIMES = [n for n, field in enumerate(_FIELDS) if field.get_internal_type() == "DateTimeField"]
 
 CLAIM_SQL = f"""
 UPDATE oban_jobs
@@ -35,6 +46,11 @@ FROM unnest(%s::bigint[], %s::int[]) AS a(id, attempt)
 WHERE j.id = a.id AND j.attempt = a.attempt AND j.state = 'executing'
 """
 
+#: Acknowledge plain completions and claim, in one statement and one round trip. Both
+#: parts are as above: the completions are guarded, the claim takes available rows only,
+#: so the two never touch the same row. The trigger publishing notifications fires once.
+ACK_AND_CLAIM_SQL = f"WITH acked AS ({ACK_COMPLETED_SQL.strip()} RETURNING j.id)\n{CLAIM_SQL.strip()}"
+
 #: Advisory lock key held by the leader node (any constant bigint).
 LEADER_LOCK = 0x0BA_11EAD
 
@@ -43,15 +59,112 @@ def is_postgres(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def claim(queue: str, limit: int, node: str, using: str = "default") -> list[Job]:
-    """Mark up to ``limit`` available jobs of ``queue`` executing for ``node`` and return them."""
+def claim(
+    queue: str, limit: int, node: str, using: str = "default", completed: Sequence[Outcome] = ()
+) -> list[Job]:
+    """Mark up to ``limit`` available jobs of ``queue`` executing for ``node`` and return them.
+
+    ``completed`` (plain completions, see ``Outcome.is_plain_completion``) are acknowledged
+    in the same statement on PostgreSQL, before the claim on other databases. The jobs are
+    returned in (priority, scheduled_at, id) order.
+    """
+    if not is_postgres(using):
+        if completed:
+            _ack_completed_portable(completed, using)
+        return _claim_portable(queue, limit, node, using) if limit > 0 else []
     if limit <= 0:
+        if completed:
+            _execute(ACK_COMPLETED_SQL, _ack_params(completed), using, returns_rows=False)
         return []
-    if is_postgres(using):
-        jobs = list(Job.objects.db_manager(using).raw(CLAIM_SQL, [node, queue, limit]))
-        jobs.sort(key=lambda job: (job.priority, job.scheduled_at, job.pk))  # RETURNING has no order
-        return jobs
-    return _claim_portable(queue, limit, node, using)
+    if completed:
+        sql, params = ACK_AND_CLAIM_SQL, [*_ack_params(completed), node, queue, limit]
+    else:
+        sql, params = CLAIM_SQL, [node, queue, limit]
+    rows = _execute(sql, params, using)
+    if not rows:
+        return []
+    tz = connections[using].timezone
+    jobs = []
+    for row in rows:
+        values = list(row)
+        for n in _DATETIMES:
+            if values[n] is not None:
+                values[n] = values[n].replace(tzinfo=tz)  # as Django's own loader does
+        jobs.append(Job.from_db(using, _ATTNAMES, values))
+    jobs.sort(key=_claim_order)  # RETURNING has no order
+    return jobs
+
+
+def _claim_order(job: Job) -> tuple[Any, ...]:
+    return (job.priority, job.scheduled_at, job.pk)
+
+
+def _ack_params(outcomes: Sequence[Outcome]) -> list[str]:
+    """The ids and attempts of ``outcomes`` as two array literals (cheaper to send than lists)."""
+    ids = ",".join([str(outcome.job.pk) for outcome in outcomes])
+    attempts = ",".join([str(outcome.job.attempt) for outcome in outcomes])
+    return [f"{{{ids}}}", f"{{{attempts}}}"]
+
+
+def _execute(sql: str, params: list[Any], using: str, returns_rows: bool = True) -> list[tuple[Any, ...]]:
+    """Run a hot runtime statement; its rows if ``returns_rows``.
+
+    On psycopg 3 it runs on a server-side-binding cursor kept with the thread's Django
+    connection, with binary results: timestamps are decoded by psycopg's C loaders, JSON by
+    a lean loader. Errors are Django's as usual; the statement is not in Django's debug
+    query log. Statements are not prepared unless the database ``OPTIONS`` set a
+    ``prepare_threshold`` (Django disables prepared statements for the sake of poolers).
+    """
+    wrapper = connections[using]
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    with wrapper.wrap_database_errors:
+        if psycopg is not None and isinstance(raw, psycopg.Connection):
+            cursor = _cursor(wrapper, raw)
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall() if returns_rows else []
+        with wrapper.cursor() as plain:  # another driver: the plain way, results decoded by Django
+            plain.execute(sql, params)
+            if not returns_rows:
+                return []
+            return [tuple(_decode_json(value, field) for value, field in zip(row, _FIELDS)) for row in plain.fetchall()]
+
+
+def _cursor(wrapper: Any, raw: Any) -> Any:
+    """The runtime's psycopg cursor on ``raw``, created once per connection."""
+    cached = getattr(wrapper, "_oban_cursor", None)
+    if cached is not None and cached[0] is raw:
+        return cached[1]
+    cursor = psycopg.Cursor(raw)
+    cursor.adapters.register_loader("jsonb", _JsonbLoader)
+    wrapper._oban_cursor = (raw, cursor)
+    return cursor
+
+
+if psycopg is not None:
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+
+    class _JsonbLoader(Loader):
+        """Binary ``jsonb``: a version byte, then the JSON text; ``{}`` and ``[]`` without parsing."""
+
+        format = Format.BINARY
+
+        def load(self, data: Any) -> Any:
+            if data[0] != 1:
+                raise psycopg.DataError(f"unknown jsonb binary format: {data[0]}")
+            text = bytes(data[1:]).decode()
+            if text == "{}":
+                return {}
+            if text == "[]":
+                return []
+            return json.loads(text)
+
+
+def _decode_json(value: Any, field: Any) -> Any:
+    if isinstance(value, str) and field.get_internal_type() == "JSONField":
+        return field.from_db_value(value, None, None)
+    return value
 
 
 def _claim_portable(queue: str, limit: int, node: str, using: str) -> list[Job]:
@@ -79,22 +192,25 @@ def _claim_portable(queue: str, limit: int, node: str, using: str) -> list[Job]:
     return jobs
 
 
-def acknowledge(outcomes: list[Outcome], using: str = "default") -> None:
+def acknowledge(outcomes: Sequence[Outcome], using: str = "default") -> None:
     """Write outcomes: plain completions in one guarded statement, the rest one by one."""
     plain = [outcome for outcome in outcomes if outcome.is_plain_completion]
     if plain and is_postgres(using):
-        with connections[using].cursor() as cursor:
-            cursor.execute(ACK_COMPLETED_SQL, [[o.job.pk for o in plain], [o.job.attempt for o in plain]])
+        _execute(ACK_COMPLETED_SQL, _ack_params(plain), using, returns_rows=False)
     elif plain:
-        now = timezone.now()
-        with transaction.atomic(using=using):
-            for outcome in plain:
-                Job.objects.using(using).filter(
-                    pk=outcome.job.pk, state=JobState.EXECUTING, attempt=outcome.job.attempt
-                ).update(state=JobState.COMPLETED, completed_at=now)
+        _ack_completed_portable(plain, using)
     for outcome in outcomes:
         if not outcome.is_plain_completion:
             write_outcome(outcome, using)
+
+
+def _ack_completed_portable(plain: Sequence[Outcome], using: str) -> None:
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        for outcome in plain:
+            Job.objects.using(using).filter(
+                pk=outcome.job.pk, state=JobState.EXECUTING, attempt=outcome.job.attempt
+            ).update(state=JobState.COMPLETED, completed_at=now)
 
 
 def stage(using: str = "default") -> int:
@@ -114,6 +230,16 @@ def heartbeat(node: str, using: str = "default") -> None:
 def forget_node(node: str, using: str = "default") -> None:
     """Remove ``node``'s heartbeat row on a clean shutdown."""
     Node.objects.using(using).filter(name=node).delete()
+
+
+def forget_dead_nodes(older_than: float, using: str = "default") -> int:
+    """Delete the rows of nodes without a heartbeat for ``older_than`` seconds (crashed nodes).
+
+    Harmless for rescue, which treats a missing row like a stale one.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    deleted, _ = Node.objects.using(using).filter(heartbeat_at__lt=cutoff).delete()
+    return deleted
 
 
 def rescue(rescue_after: float, using: str = "default") -> int:

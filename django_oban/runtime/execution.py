@@ -92,12 +92,22 @@ def _call_sync_with_timeout(worker: Worker, job: Job, timeout: float) -> Any:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        if job._cancel_event is not None:
-            job._cancel_event.set()
+        set_cancelled(job)
         raise JobTimeout(f"timed out after {timeout:g}s")
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def set_cancelled(job: Job) -> None:
+    """Turn ``job.cancelled()`` true for the code running it (the flag is created on demand)."""
+    event = job._cancel_event
+    if event is None:
+        event = threading.Event()
+        event.set()
+        job._cancel_event = event
+    else:
+        event.set()
 
 
 def execute(job: Job) -> Outcome:
@@ -127,6 +137,9 @@ def execute(job: Job) -> Outcome:
 
 def success(job: Job, value: Any, duration: float) -> Outcome:
     """The outcome of ``process`` returning ``value``."""
+    if not isinstance(value, (Cancel, Snooze, Record)):
+        # A plain completion: acknowledged in a batch that sets completed_at in the database.
+        return Outcome(job, JobState.COMPLETED, duration)
     now = timezone.now()
     if isinstance(value, Cancel):
         entry = error_entry(job, now, f"Cancelled: {value.reason}")
@@ -137,10 +150,7 @@ def success(job: Job, value: Any, duration: float) -> Outcome:
         return Outcome(
             job, state, duration, changes={"scheduled_at": scheduled_at, "attempt": max(job.attempt - 1, 0)}
         )
-    changes = {"completed_at": now}
-    if isinstance(value, Record):
-        return Outcome(job, JobState.COMPLETED, duration, changes=changes, meta={"recorded": value.value})
-    return Outcome(job, JobState.COMPLETED, duration, changes=changes)
+    return Outcome(job, JobState.COMPLETED, duration, changes={"completed_at": now}, meta={"recorded": value.value})
 
 
 def failure(job: Job, worker_class: type[Worker] | None, exc: BaseException, duration: float) -> Outcome:
@@ -182,6 +192,8 @@ def write_outcome(outcome: Outcome, using: str = "default") -> bool:
         if current is None:
             return False
         values: dict[str, Any] = {"state": outcome.state, **outcome.changes}
+        if outcome.state == JobState.COMPLETED and "completed_at" not in values:
+            values["completed_at"] = timezone.now()
         if outcome.meta:
             values["meta"] = {**current["meta"], **outcome.meta}
         if outcome.error_entry is not None:

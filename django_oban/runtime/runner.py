@@ -6,7 +6,7 @@ import logging
 import queue as queue_module
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection, connections
@@ -15,14 +15,20 @@ from ..conf import oban_settings
 from ..models import Job
 from ..notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL
 from . import database
-from .execution import Outcome, execute
+from .execution import Outcome, execute, set_cancelled
 
 logger = logging.getLogger("django_oban.worker")
 
 #: Seconds to wait before retrying after a database error.
 RECONNECT_DELAY = 0.5
-#: Most outcomes written in one acknowledgement round.
-ACK_BATCH = 1000
+#: Seconds a producer waits for more of its running jobs to finish before acknowledging
+#: and claiming for fewer than half of its slots, so that both come in batches.
+LINGER = 0.002
+#: Seconds without a heartbeat after which the leader deletes a node's row (crashed nodes
+#: never remove their own): a day, or ten times ``RESCUE_AFTER`` if that is longer.
+NODE_FORGET_AFTER = 24 * 3600.0
+#: Seconds after the shutdown grace period during which writing outcomes is still retried.
+ACK_RETRY_AFTER_GRACE = 30.0
 
 
 def _close_connection() -> None:
@@ -45,7 +51,16 @@ def _resilient(stop: threading.Event, what: str, step: Callable[[], None]) -> No
 
 
 class Producer:
-    """Claims jobs of one queue up to its concurrency limit and runs them on its own threads."""
+    """Runs the jobs of one queue on its own threads, at most ``limit`` of them at a time.
+
+    One thread (the producer) talks to the database: in a single statement it acknowledges
+    the plain completions of finished jobs and claims jobs for the slots that frees; other
+    outcomes are written just before, one locked row at a time. A slot is free only once
+    its job's outcome is written, so this node never has more than ``limit`` rows of the
+    queue ``executing``. The producer acts when jobs finish (at once when at least half the
+    slots are free or nothing runs any more, else after ``LINGER``), when woken by a
+    notification, and every ``poll_interval``.
+    """
 
     def __init__(self, runner: Runner, queue: str, limit: int) -> None:
         self.runner = runner
@@ -53,11 +68,17 @@ class Producer:
         self.limit = limit
         self.wake = threading.Event()
         self.jobs: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()
-        self.busy = 0
-        # Claim again once this many threads are free, so claims come in batches.
-        self.batch = max(1, limit // 2)
         self.lock = threading.Lock()
-        self.idle = threading.Condition(self.lock)
+        #: Jobs claimed and not yet acknowledged: this node's executing rows of the queue.
+        self.held = 0
+        #: Of those, the jobs still running in a thread.
+        self.running = 0
+        #: Outcomes of finished jobs not yet taken for writing.
+        self.finished: list[Outcome] = []
+        #: Outcomes taken whose writing failed (producer thread only); written first next time.
+        self.unwritten: list[Outcome] = []
+        #: Claim for fewer free slots than this only after ``LINGER`` or once nothing runs.
+        self.batch = max(1, limit // 2)
         self.threads = [
             threading.Thread(target=self._work, name=f"oban-{queue}-{n}", daemon=True) for n in range(limit)
         ]
@@ -68,53 +89,90 @@ class Producer:
             thread.start()
         self.thread.start()
 
-    def _produce(self) -> None:
-        stop = self.runner.stopping
-        _resilient(stop, f"claiming from {self.queue!r}", self._claim_once)
-        _close_connection()
+    # -- the producer thread ----------------------------------------------------------
 
-    def _claim_once(self) -> None:
-        stop = self.runner.stopping
-        self.wake.wait(self.runner.poll_interval)
-        self.wake.clear()
-        if stop.is_set():
-            return
+    def _produce(self) -> None:
+        """Acknowledge and claim until stopped and every outcome is written; reconnect on errors."""
+        try:
+            while True:
+                try:
+                    if not self._round():
+                        return
+                except Exception:  # noqa: BLE001 - a worker must outlive database outages
+                    logger.warning("acknowledging and claiming for %r failed; retrying", self.queue, exc_info=True)
+                    _close_connection()
+                    if self.runner.stopping.is_set() and time.monotonic() > (
+                        self.runner.grace_deadline() + ACK_RETRY_AFTER_GRACE
+                    ):
+                        logger.error("giving up writing %d job outcomes of %r", len(self.unwritten), self.queue)
+                        return
+                    time.sleep(RECONNECT_DELAY)
+        finally:
+            _close_connection()
+
+    def _round(self) -> bool:
+        """Wait for something to do, then write outcomes and claim; whether to go on."""
+        self._wait()
+        stopping = self.runner.stopping.is_set()
         with self.lock:
-            free = self.limit - self.busy
-        if free <= 0:
-            return
-        jobs = database.claim(self.queue, free, self.runner.node)
+            taken, self.finished = self.finished, []
+            running = self.running
+        outcomes = self.unwritten = self.unwritten + taken
+        if stopping:
+            if not outcomes and (not running or time.monotonic() >= self.runner.grace_deadline()):
+                return False
+            free = 0
+        else:
+            free = self.limit - self.held + len(outcomes)
+        if not outcomes and free <= 0:
+            return True
+        plain = [outcome for outcome in outcomes if outcome.is_plain_completion]
+        if len(plain) < len(outcomes):
+            database.acknowledge([outcome for outcome in outcomes if not outcome.is_plain_completion])
+        jobs = database.claim(self.queue, free, self.runner.node, completed=plain)
+        self.unwritten = []
         with self.lock:
-            self.busy += len(jobs)
+            self.held += len(jobs) - len(outcomes)
+            self.running += len(jobs)
         for job in jobs:
             self.runner.track(job)
             self.jobs.put(job)
-        if len(jobs) == free:
-            self.wake.set()  # there may be more: claim again as soon as a thread frees up
+        return True
+
+    def _wait(self) -> None:
+        """Until woken or ``poll_interval``; linger when few slots are free and jobs still run."""
+        runner = self.runner
+        if self.unwritten:
+            return  # retry writing them now (after RECONNECT_DELAY)
+        timeout = runner.poll_interval
+        if runner.stopping.is_set():
+            timeout = min(timeout, max(runner.grace_deadline() - time.monotonic(), 0.0))
+        self.wake.wait(timeout)
+        self.wake.clear()
+        if runner.stopping.is_set():
+            return
+        with self.lock:
+            linger = self.running and self.finished and self.limit - self.held + len(self.finished) < self.batch
+        if linger:
+            self.wake.wait(LINGER)
+            self.wake.clear()
+
+    # -- job threads --------------------------------------------------------------------
 
     def _work(self) -> None:
         try:
             while (job := self.jobs.get()) is not None:
                 outcome = execute(job)
-                self.runner.finished(outcome)
+                self.runner.untrack(job)
                 with self.lock:
-                    self.busy -= 1
-                    self.idle.notify_all()
-                    claim_now = self.limit - self.busy >= self.batch or not self.busy
-                if claim_now:
+                    self.finished.append(outcome)
+                    self.running -= 1
+                    done = len(self.finished)
+                    wake = done == 1 or not self.running or self.limit - self.held + done >= self.batch
+                if wake:
                     self.wake.set()
         finally:
             _close_connection()
-
-    def wait_idle(self, deadline: float) -> bool:
-        """Wait until no job of this queue runs, or ``deadline`` (monotonic); whether idle."""
-        with self.lock:
-            while self.busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self.idle.wait(remaining)
-        return True
 
     def stop_threads(self) -> None:
         for _ in self.threads:
@@ -140,6 +198,7 @@ class Runner:
         shutdown_grace: float | None = None,
         rescue_after: float | None = None,
         prune_after: float | None = None,
+        forget_nodes_after: float | None = None,
     ) -> None:
         self.queues = oban_settings.QUEUES if queues is None else dict(queues)
         self.node = node or oban_settings.NODE
@@ -151,32 +210,36 @@ class Runner:
         self.shutdown_grace = oban_settings.SHUTDOWN_GRACE if shutdown_grace is None else shutdown_grace
         self.rescue_after = oban_settings.RESCUE_AFTER if rescue_after is None else rescue_after
         self.prune_after = oban_settings.PRUNE_AFTER if prune_after is None else prune_after
+        self.forget_nodes_after = (
+            max(NODE_FORGET_AFTER, 10 * self.rescue_after) if forget_nodes_after is None else forget_nodes_after
+        )
         self.producers = {name: Producer(self, name, limit) for name, limit in self.queues.items()}
         self.running: dict[int, Job] = {}
         self.running_lock = threading.Lock()
-        self.outcomes: queue_module.SimpleQueue[Outcome | None] = queue_module.SimpleQueue()
         self.ready = threading.Event()
+        #: Set once every producer has finished (after ``stopping`` and the grace period).
+        self.halted = threading.Event()
         self.is_leader = False
+        self._deadline: float | None = None
+        self._deadline_lock = threading.Lock()
 
     # -- job bookkeeping ----------------------------------------------------------
 
     def track(self, job: Job) -> None:
-        job._cancel_event = threading.Event()
         with self.running_lock:
             self.running[job.pk] = job
 
-    def finished(self, outcome: Outcome) -> None:
+    def untrack(self, job: Job) -> None:
         with self.running_lock:
-            self.running.pop(outcome.job.pk, None)
-        self.outcomes.put(outcome)
+            self.running.pop(job.pk, None)
 
     def cancel_running(self, ids: list[int]) -> None:
         """Set the cancel flag of those of ``ids`` running here."""
         with self.running_lock:
             for pk in ids:
                 job = self.running.get(pk)
-                if job is not None and job._cancel_event is not None:
-                    job._cancel_event.set()
+                if job is not None:
+                    set_cancelled(job)
 
     def wake(self, queue: str | None = None) -> None:
         """Make the producer of ``queue`` (or every producer) claim now."""
@@ -184,14 +247,19 @@ class Runner:
             if queue is None or name == queue:
                 producer.wake.set()
 
+    def grace_deadline(self) -> float:
+        """The monotonic time the shutdown grace period ends, fixed when first asked after stop."""
+        with self._deadline_lock:
+            if self._deadline is None:
+                self._deadline = time.monotonic() + self.shutdown_grace
+            return self._deadline
+
     # -- lifecycle ----------------------------------------------------------------
 
     def run(self) -> None:
         """Run until ``stop_event`` is set, then shut down gracefully."""
         logger.info("worker node %s starting, queues %s", self.node, self.queues)
-        acker = threading.Thread(target=self._acknowledge, name="oban-acker", daemon=True)
         housekeeper = threading.Thread(target=self._housekeep, name="oban-housekeeper", daemon=True)
-        acker.start()
         housekeeper.start()
         notifier = None
         if database.is_postgres():
@@ -202,19 +270,21 @@ class Runner:
         self.ready.set()
         while not self.stopping.wait(0.5):  # a timeout keeps the main thread responsive to signals
             pass
-        self._shutdown(acker, housekeeper, notifier)
+        self._shutdown(housekeeper, notifier)
 
-    def _shutdown(self, acker: threading.Thread, *others: threading.Thread | None) -> None:
+    def _shutdown(self, *others: threading.Thread | None) -> None:
         logger.info("worker node %s stopping: waiting up to %ss for running jobs", self.node, self.shutdown_grace)
+        deadline = self.grace_deadline()
         self.wake()
-        deadline = time.monotonic() + self.shutdown_grace
-        idle = all(producer.wait_idle(deadline) for producer in self.producers.values())
+        # Each producer returns once its jobs are finished and written, or at the deadline
+        # with the outcomes of those finished written (retried for ACK_RETRY_AFTER_GRACE).
         for producer in self.producers.values():
-            producer.thread.join(max(deadline - time.monotonic(), 1))
-            if idle:
+            producer.thread.join(max(deadline - time.monotonic(), 0) + ACK_RETRY_AFTER_GRACE + 5)
+        idle = all(not producer.running for producer in self.producers.values())
+        if idle:
+            for producer in self.producers.values():
                 producer.stop_threads()
-        self.outcomes.put(None)
-        acker.join(30)
+        self.halted.set()
         for thread in others:
             if thread is not None:
                 thread.join(5)
@@ -224,65 +294,25 @@ class Runner:
             logger.warning("worker node %s left running jobs %s for rescue", self.node, left)
         logger.info("worker node %s stopped", self.node)
 
-    # -- acknowledgements -----------------------------------------------------------
-
-    def _acknowledge(self) -> None:
-        """Write outcomes in batches until the shutdown sentinel; retry batches on errors."""
-        pending: list[Outcome] = []
-        done = False
-        try:
-            while not done or pending:
-                if not done:
-                    done = self._collect(pending)
-                try:
-                    database.acknowledge(pending)
-                    pending = []
-                except Exception:  # noqa: BLE001 - keep the outcomes and retry after reconnecting
-                    logger.warning("writing %d job outcomes failed; retrying", len(pending), exc_info=True)
-                    _close_connection()
-                    time.sleep(RECONNECT_DELAY)
-        finally:
-            _close_connection()
-
-    def _collect(self, pending: list[Outcome]) -> bool:
-        """Add the next outcomes to ``pending`` (blocking for the first); whether shutdown came."""
-        timeout = None if not pending else 0
-        try:
-            first = self.outcomes.get(timeout=timeout) if timeout is None else self.outcomes.get_nowait()
-        except queue_module.Empty:
-            return False
-        for outcome in self._drain(first):
-            if outcome is None:
-                return True
-            pending.append(outcome)
-        return False
-
-    def _drain(self, first: Outcome | None) -> Iterator[Outcome | None]:
-        yield first
-        for _ in range(ACK_BATCH):
-            try:
-                yield self.outcomes.get_nowait()
-            except queue_module.Empty:
-                return
-
     # -- notifications ----------------------------------------------------------------
 
     def _listen(self) -> None:
         """LISTEN on a dedicated connection; wake producers and set cancel flags. Reconnects."""
         import psycopg
 
-        while not self.stopping.is_set():
+        # Until halted, not stopping: cancellations still reach jobs running in the grace period.
+        while not self.halted.is_set():
             try:
                 with psycopg.connect(**_connection_kwargs(), autocommit=True) as conn:
                     conn.execute(f"LISTEN {AVAILABLE_CHANNEL}")
                     conn.execute(f"LISTEN {CANCELLED_CHANNEL}")
                     self.wake()  # catch up on anything missed while not listening
-                    while not self.stopping.is_set():
+                    while not self.halted.is_set():
                         for notify in conn.notifies(timeout=0.5):
                             self._on_notify(notify.channel, notify.payload)
             except Exception:  # noqa: BLE001 - reconnect on any connection failure
                 logger.warning("notification listener lost its connection; reconnecting", exc_info=True)
-                self.stopping.wait(RECONNECT_DELAY)
+                self.halted.wait(RECONNECT_DELAY)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == AVAILABLE_CHANNEL:
@@ -293,22 +323,25 @@ class Runner:
     # -- housekeeping -----------------------------------------------------------------
 
     def _housekeep(self) -> None:
-        """Heartbeat every interval; as leader also stage, rescue and prune."""
-        last_prune = 0.0
+        """Heartbeat every interval until halted; as leader, while not stopping, also
+        stage, rescue, and (at most once a minute) prune jobs and forget long-dead nodes."""
+        last_prune: float | None = None
 
         def tick() -> None:
             nonlocal last_prune
             database.heartbeat(self.node)
             self.is_leader = database.try_lead()
-            if self.is_leader:
+            if self.is_leader and not self.stopping.is_set():
                 database.stage()
                 database.rescue(self.rescue_after)
-                if time.monotonic() - last_prune >= max(self.heartbeat_interval, 60):
+                if last_prune is None or time.monotonic() - last_prune >= max(self.heartbeat_interval, 60):
                     Job.objects.prune(self.prune_after)
+                    database.forget_dead_nodes(self.forget_nodes_after)
                     last_prune = time.monotonic()
-            self.stopping.wait(self.heartbeat_interval)
+            self.halted.wait(self.heartbeat_interval)
 
-        _resilient(self.stopping, "housekeeping", tick)
+        # Heartbeats go on during the grace period so that running jobs are not rescued.
+        _resilient(self.halted, "housekeeping", tick)
         try:
             database.forget_node(self.node)
         except Exception:  # noqa: BLE001 - the heartbeat simply expires
