@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +75,27 @@ class Fast(Worker):
 
     def process(self, job):
         return None
+
+
+class Counted(Worker):
+    """Counts how many of its jobs run at once, per queue; sleeps, then returns, records or fails."""
+
+    max_attempts = 1
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    def process(self, job):
+        with self.lock:
+            self.running[job.queue] = self.running.get(job.queue, 0) + 1
+            self.most[job.queue] = max(self.most.get(job.queue, 0), self.running[job.queue])
+        try:
+            time.sleep(job.args.get("seconds", 0))
+            if job.args.get("outcome") == "fail":
+                raise ValueError("failing on purpose")
+            if job.args.get("outcome") == "record":
+                return Record(job.pk)
+            return None
+        finally:
+            with self.lock:
+                self.running[job.queue] -= 1

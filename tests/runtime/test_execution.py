@@ -167,3 +167,38 @@ def test_oban_worker_rejects_bad_queues() -> None:
 
     with pytest.raises(CommandError, match="Bad queue 'default=x'"):
         call_command("oban_worker", "--queues", "default=x")
+
+
+def test_acknowledging_with_the_next_claim_is_guarded_and_claims_in_order() -> None:
+    from django_oban.runtime import database
+    from django_oban.runtime.execution import execute
+
+    Noop.enqueue()
+    Noop.enqueue()
+    done, cancelled = database.claim("default", 2, "n1")
+    later = Noop.enqueue(priority=5)
+    sooner = Noop.enqueue(priority=1)
+    Job.objects.filter(pk=cancelled.pk).cancel()
+    claimed = database.claim("default", 5, "n1", completed=[execute(done), execute(cancelled)])
+    assert [job.pk for job in claimed] == [sooner.pk, later.pk]
+    assert all(job.state == JobState.EXECUTING and job.attempt == 1 for job in claimed)
+    assert claimed[0].attempted_by == ["n1"] and claimed[0].attempted_at is not None
+    assert dict(Job.objects.filter(pk__in=[done.pk, cancelled.pk]).values_list("pk", "state")) == {
+        done.pk: JobState.COMPLETED,
+        cancelled.pk: JobState.CANCELLED,
+    }
+    assert Job.objects.get(pk=done.pk).completed_at is not None
+    assert database.claim("default", 0, "n1", completed=[execute(job) for job in claimed]) == []
+    assert not Job.objects.filter(state=JobState.EXECUTING).exists()
+
+
+def test_claimed_jobs_are_like_those_the_orm_loads() -> None:
+    from django_oban.runtime import database
+
+    Noop.enqueue({"nested": {"list": [1, "two", None]}}, meta={"m": 1}, tags=["a"])
+    [claimed] = database.claim("default", 1, "n1")
+    loaded = Job.objects.get(pk=claimed.pk)
+    for field in Job._meta.concrete_fields:
+        assert getattr(claimed, field.attname) == getattr(loaded, field.attname), field.name
+    assert claimed.inserted_at.utcoffset() == loaded.inserted_at.utcoffset()
+    assert not claimed._state.adding and claimed._state.db == "default"

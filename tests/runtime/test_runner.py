@@ -99,3 +99,31 @@ def test_only_one_node_leads() -> None:
         wait_until(lambda: first.is_leader or second.is_leader)
         assert not (first.is_leader and second.is_leader)
     assert Node.objects.count() == 0  # a clean shutdown removes the heartbeat
+
+
+def test_the_leader_forgets_nodes_silent_for_long_and_keeps_the_others() -> None:
+    Node.objects.create(name="long-dead", heartbeat_at=timezone.now() - timezone.timedelta(days=2))
+    Node.objects.create(name="recently-dead", heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    with running_worker(forget_nodes_after=3 * 3600) as runner:
+        wait_until(lambda: not Node.objects.filter(name="long-dead").exists())
+        assert runner.is_leader
+        assert set(Node.objects.values_list("name", flat=True)) == {"recently-dead", "test-node"}
+
+
+def test_by_default_nodes_are_forgotten_after_a_day_or_ten_rescue_periods() -> None:
+    from django_oban.runtime import Runner
+
+    assert Runner({"default": 1}, "n", rescue_after=60).forget_nodes_after == 24 * 3600
+    assert Runner({"default": 1}, "n", rescue_after=3 * 3600).forget_nodes_after == 30 * 3600
+
+
+def test_a_job_cancelled_during_the_shutdown_grace_period_sees_it(tmp_path) -> None:
+    started = tmp_path / "started"
+    with running_worker(shutdown_grace=60) as runner:
+        job = Cancellable.enqueue({"started": str(started), "seconds": 60})
+        wait_until(started.exists)
+        runner.stopping.set()
+        Job.objects.filter(pk=job.pk).cancel()
+        wait_until(lambda: job.pk not in runner.running, timeout=10)  # far less than the 60 s it would run
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
