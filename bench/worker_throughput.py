@@ -9,7 +9,7 @@ times from its first claim to the last completion (``min(attempted_at)`` to
 inserts single jobs one at a time and measures insert-commit to ``attempted_at`` (pickup
 latency). With ``--runs N`` this is repeated and the median printed too.
 
-The worker runs as in production: ``DJANGO_DEBUG=0`` and the ``django_oban`` logger at
+The worker runs as in production: ``DJANGO_DEBUG=0`` (``--django-debug`` for 1) and the ``django_oban`` logger at
 ``--log-level`` (default WARNING, i.e. no per-job log line; use INFO to include it, written
 to /dev/null). When the PostgreSQL server runs on this machine, the CPU time of the worker
 process and of its database sessions is reported per 1,000 jobs: a figure that depends much
@@ -45,6 +45,7 @@ from django_oban.models import Job  # noqa: E402
 from testproject.demo.workers import Noop  # noqa: E402
 
 APPLICATION_NAME = "oban-bench-worker"
+DJANGO_DEBUG = "0"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -115,7 +116,7 @@ def pickup_latencies(samples: int, concurrency: int, log_level: str) -> list[flo
 
 
 def start_worker(concurrency: int, log_level: str) -> subprocess.Popen:
-    env = {**os.environ, "OBAN_LOG_LEVEL": log_level, "DJANGO_DEBUG": "0", "PGAPPNAME": APPLICATION_NAME}
+    env = {**os.environ, "OBAN_LOG_LEVEL": log_level, "DJANGO_DEBUG": DJANGO_DEBUG, "PGAPPNAME": APPLICATION_NAME}
     command = [sys.executable, "manage.py", "oban_worker", "--queues", f"default={concurrency}", "--node", "bench"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -143,7 +144,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="pickup latency samples per run")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--log-level", default="WARNING", help="level of the django_oban logger in the worker")
+    parser.add_argument("--django-debug", action="store_true", help="run the worker with DEBUG = True")
     options = parser.parse_args()
+    global DJANGO_DEBUG
+    DJANGO_DEBUG = "1" if options.django_debug else "0"
     if connection.vendor != "postgresql":
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database.")
     rates, p50s, p95s = [], [], []
