@@ -16,9 +16,9 @@ from .helpers import start_worker, wait_until
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 CONCURRENCY = 4
-#: Connections a node needs besides one per job thread: producer, acknowledger,
-#: housekeeper, notification listener, and one spare for the main thread.
-FIXED_CONNECTIONS = 5
+#: Connections a node needs besides one per job thread: producer (which also writes the
+#: outcomes), housekeeper, notification listener, and one spare for the main thread.
+FIXED_CONNECTIONS = 4
 
 
 class QueriesTheDatabase(Worker):
