@@ -95,6 +95,27 @@ def claim(
     return jobs
 
 
+RELEASE_LOST_CLAIMS_SQL = """
+UPDATE oban_jobs
+SET state = 'available', attempt = attempt - 1, attempted_by = attempted_by - (-1)
+WHERE state = 'executing' AND queue = %s AND attempted_by ->> -1 = %s AND NOT (id = ANY(%s::bigint[]))
+"""
+
+
+def release_lost_claims(queue: str, node: str, claimed: set[int], using: str = "default") -> int:
+    """Make available again the jobs of ``queue`` executing for ``node`` other than ``claimed``.
+
+    After a failed round trip a claim may have committed while its rows never arrived:
+    those jobs never started here, so they go back as they were, attempt and all.
+    Only PostgreSQL claims outside a transaction the producer sees fail.
+    """
+    if not is_postgres(using):
+        return 0
+    with connections[using].cursor() as cursor:
+        cursor.execute(RELEASE_LOST_CLAIMS_SQL, [queue, node, sorted(claimed)])
+        return cursor.rowcount
+
+
 def _claim_order(job: Job) -> tuple[Any, ...]:
     return (job.priority, job.scheduled_at, job.pk)
 

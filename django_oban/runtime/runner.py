@@ -77,6 +77,10 @@ class Producer:
         self.finished: list[Outcome] = []
         #: Outcomes taken whose writing failed (producer thread only); written first next time.
         self.unwritten: list[Outcome] = []
+        #: Ids of the jobs claimed and not yet acknowledged (producer thread only).
+        self.claimed: set[int] = set()
+        #: Whether a round failed: its claim may have committed with the rows never received.
+        self.round_failed = False
         #: Claim for fewer free slots than this only after ``LINGER`` or once nothing runs.
         self.batch = max(1, limit // 2)
         self.threads = [
@@ -100,6 +104,7 @@ class Producer:
                         return
                 except Exception:  # noqa: BLE001 - a worker must outlive database outages
                     logger.warning("acknowledging and claiming for %r failed; retrying", self.queue, exc_info=True)
+                    self.round_failed = True
                     _close_connection()
                     if self.runner.stopping.is_set() and time.monotonic() > (
                         self.runner.grace_deadline() + ACK_RETRY_AFTER_GRACE
@@ -126,11 +131,16 @@ class Producer:
             free = self.limit - self.held + len(outcomes)
         if not outcomes and free <= 0:
             return True
+        if self.round_failed:
+            database.release_lost_claims(self.queue, self.runner.node, self.claimed)
+            self.round_failed = False
         plain = [outcome for outcome in outcomes if outcome.is_plain_completion]
         if len(plain) < len(outcomes):
             database.acknowledge([outcome for outcome in outcomes if not outcome.is_plain_completion])
         jobs = database.claim(self.queue, free, self.runner.node, completed=plain)
         self.unwritten = []
+        self.claimed.difference_update(outcome.job.pk for outcome in outcomes)
+        self.claimed.update(job.pk for job in jobs)
         with self.lock:
             self.held += len(jobs) - len(outcomes)
             self.running += len(jobs)

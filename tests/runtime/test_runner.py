@@ -127,3 +127,27 @@ def test_a_job_cancelled_during_the_shutdown_grace_period_sees_it(tmp_path) -> N
         wait_until(lambda: job.pk not in runner.running, timeout=10)  # far less than the 60 s it would run
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
+
+
+def test_a_claim_committed_but_never_received_is_released_and_run_once(monkeypatch) -> None:
+    from django.db import OperationalError
+
+    from django_oban.runtime import database
+
+    real_execute = database._execute
+    dropped: list[int] = []
+
+    def drop_first_claim_result(sql, params, using, returns_rows=True):
+        rows = real_execute(sql, params, using, returns_rows)
+        if rows and not dropped:
+            dropped.extend(row[0] for row in rows)
+            raise OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    monkeypatch.setattr(database, "_execute", drop_first_claim_result)
+    jobs = [Noop.enqueue() for _ in range(20)]
+    with running_worker({"default": 5}):
+        wait_until(lambda: Job.objects.filter(state=JobState.COMPLETED).count() == len(jobs), timeout=20)
+    assert dropped
+    lost = Job.objects.filter(pk__in=dropped)
+    assert {(job.attempt, tuple(job.attempted_by)) for job in lost} == {(1, ("test-node",))}
