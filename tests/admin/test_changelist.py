@@ -97,9 +97,12 @@ def test_change_list_shows_inserted_time_column(operator: Client) -> None:
     ("term", "expected"),
     [
         ("sendemail", [0]),  # part of a worker path, any case
+        ("SendEmail", [0]),
         ("app.workers", [0, 1, 2]),
         ("URGENT", [1]),  # a tag, normalised
+        ("urgent", [1]),
         ("#{pk}", [2]),  # an id, with or without #
+        ("{pk}", [2]),
         ("nothing-like-it", []),
         ("99999999999999999999999", []),  # beyond bigint: not an id
     ],

@@ -230,19 +230,6 @@ def test_state_filter(operator: Client) -> None:
     assert [job.pk for job in response.context["cl"].result_list] == [failed.pk]
 
 
-@pytest.mark.parametrize(
-    ("term", "expected"), [("SendEmail", [0]), ("urgent", [1]), ("Urgent", [1]), ("{pk}", [2])]
-)
-def test_search_by_worker_tag_or_id(operator: Client, term: str, expected: list[int]) -> None:
-    jobs = [
-        make_job(worker="app.workers.SendEmail"),
-        make_job(worker="app.workers.Report", tags=["urgent"]),
-        make_job(worker="app.workers.Other"),
-    ]
-    response = operator.get(CHANGELIST, {"q": term.format(pk=jobs[2].pk)})
-    assert sorted(job.pk for job in response.context["cl"].result_list) == [jobs[i].pk for i in expected]
-
-
 def test_the_list_never_counts_the_whole_table(operator: Client) -> None:
     make_job()
     assert operator.get(CHANGELIST, {"q": "nothing"}).context["cl"].show_full_result_count is False
