@@ -101,13 +101,9 @@ def _call_sync_with_timeout(worker: Worker, job: Job, timeout: float) -> Any:
 
 def set_cancelled(job: Job) -> None:
     """Turn ``job.cancelled()`` true for the code running it (the flag is created on demand)."""
-    event = job._cancel_event
-    if event is None:
-        event = threading.Event()
-        event.set()
-        job._cancel_event = event
-    else:
-        event.set()
+    if job._cancel_event is None:
+        job._cancel_event = threading.Event()
+    job._cancel_event.set()
 
 
 def execute(job: Job) -> Outcome:
