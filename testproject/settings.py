@@ -3,6 +3,7 @@
 The database is PostgreSQL when ``DATABASE_URL`` is set, else a local SQLite file.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -71,6 +72,8 @@ STATIC_URL = "static/"
 
 OBAN = {
     "QUEUES": {"default": 10, "mailers": 5, "reports": 2},
+    # Worker subprocesses of the tests (e.g. the chaos suite) set more keys, as a JSON object.
+    **json.loads(os.environ.get("OBAN_SETTINGS_JSON", "{}")),
 }
 
 LOGGING = {
