@@ -203,9 +203,17 @@ class Job(models.Model):
 
 
 class Node(models.Model):
-    """A running worker node and its last heartbeat; silent nodes' executing jobs get rescued."""
+    """One run of a worker node: a process from start to exit, and its last heartbeat.
 
-    name = models.TextField(primary_key=True)
+    A process that restarts under the same ``name`` is a new run with a row of its own.
+    An executing job belongs to the latest run of its node (``attempted_by[-1]``) started at
+    or before the job's ``attempted_at``; it is orphaned (and rescued) once that run has no
+    row or a heartbeat older than ``RESCUE_AFTER``. On PostgreSQL both timestamps are written
+    with the database's clock, the one rescue compares them with.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.TextField()
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
 
@@ -213,6 +221,8 @@ class Node(models.Model):
         db_table = "oban_nodes"
         verbose_name = "node"
         verbose_name_plural = "nodes"
+        # Rescue looks up the latest run of a name started before a job's attempt.
+        indexes = [models.Index(fields=["name", "started_at"], name="oban_nodes_name_started")]
 
     def __str__(self) -> str:
         return self.name

@@ -1,12 +1,63 @@
-# Written by hand: constraints go through django_oban.compat so the file loads on every
-# supported Django, and PostgreSQL gets the NOTIFY triggers of django_oban.notify.
+# Frozen: everything this migration runs is written out here, as it was when it shipped, so
+# that editing the package can never change what an applied migration did. Later changes to
+# the triggers go in new migrations.
 
+import django
 import django.core.validators
 import django.utils.timezone
 from django.db import migrations, models
 
-from django_oban.compat import check_constraint
-from django_oban.notify import CREATE_TRIGGERS_SQL, DROP_TRIGGERS_SQL
+# The NOTIFY triggers (PostgreSQL only); see django_oban.notify for the channels.
+CREATE_TRIGGERS_SQL = """
+CREATE OR REPLACE FUNCTION oban_jobs_notify_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('oban_jobs_available', q.queue)
+  FROM (SELECT DISTINCT queue FROM oban_new_jobs WHERE state = 'available') AS q;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oban_jobs_notify_insert AFTER INSERT ON oban_jobs
+REFERENCING NEW TABLE AS oban_new_jobs
+FOR EACH STATEMENT EXECUTE FUNCTION oban_jobs_notify_insert();
+
+CREATE OR REPLACE FUNCTION oban_jobs_notify_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('oban_jobs_available', q.queue)
+  FROM (
+    SELECT DISTINCT n.queue
+    FROM oban_new_jobs AS n JOIN oban_old_jobs AS o ON o.id = n.id
+    WHERE n.state = 'available' AND (o.state <> 'available' OR o.queue <> n.queue)
+  ) AS q;
+  PERFORM pg_notify('oban_jobs_cancelled', string_agg(c.id::text, ','))
+  FROM (
+    SELECT n.id, (row_number() OVER ()) / 1000 AS chunk
+    FROM oban_new_jobs AS n JOIN oban_old_jobs AS o ON o.id = n.id
+    WHERE o.state = 'executing' AND n.state = 'cancelled'
+  ) AS c
+  GROUP BY c.chunk;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oban_jobs_notify_update AFTER UPDATE ON oban_jobs
+REFERENCING OLD TABLE AS oban_old_jobs NEW TABLE AS oban_new_jobs
+FOR EACH STATEMENT EXECUTE FUNCTION oban_jobs_notify_update();
+"""
+
+DROP_TRIGGERS_SQL = """
+DROP TRIGGER IF EXISTS oban_jobs_notify_update ON oban_jobs;
+DROP TRIGGER IF EXISTS oban_jobs_notify_insert ON oban_jobs;
+DROP FUNCTION IF EXISTS oban_jobs_notify_update();
+DROP FUNCTION IF EXISTS oban_jobs_notify_insert();
+"""
+
+
+def check_constraint(condition, name):
+    """A ``CheckConstraint``; Django 5.1 renamed its ``check`` argument to ``condition``."""
+    if django.VERSION >= (5, 1):
+        return models.CheckConstraint(condition=condition, name=name)
+    return models.CheckConstraint(check=condition, name=name)
 
 
 def _on_postgresql(sql):

@@ -1,10 +1,12 @@
-"""The runtime's statements: claim, acknowledge, stage, rescue, heartbeat."""
+"""The runtime's job statements: claim, acknowledge, release lost claims, stage.
+
+Node runs, heartbeats, leadership and rescue are in ``nodes``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from django.db import connections, transaction
@@ -19,19 +21,34 @@ try:
 except ImportError:  # pragma: no cover - psycopg without libpq: SQLite still works
     psycopg = None  # type: ignore[assignment]
 
+#: The most recent node names an ``attempted_by`` keeps: the claim drops older ones.
+ATTEMPTED_BY_LIMIT = 100
+
+
+def quoted_table(model: type[Job | Node]) -> str:
+    """The PostgreSQL-quoted table name of ``model``, for raw SQL."""
+    return '"' + model._meta.db_table.replace('"', '""') + '"'
+
+
+_JOBS = quoted_table(Job)
+_NODES = quoted_table(Node)
 _FIELDS = Job._meta.concrete_fields
 _ATTNAMES = [field.attname for field in _FIELDS]
 _COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
 #: Positions of the datetime columns in a claimed row (their time zone is set as Django's).
 _DATETIMES = [n for n, field in enumerate(_FIELDS) if field.get_internal_type() == "DateTimeField"]
 
+#: ``attempted_by`` gets the node appended, trimmed to its last ATTEMPTED_BY_LIMIT entries
+#: (the jsonpath runs only for the rare job already at the limit).
 CLAIM_SQL = f"""
-UPDATE oban_jobs
+UPDATE {_JOBS}
 SET state = 'executing', attempt = attempt + 1, attempted_at = now(),
-    attempted_by = attempted_by || jsonb_build_array(%s::text),
+    attempted_by = CASE WHEN jsonb_array_length(attempted_by) < {ATTEMPTED_BY_LIMIT} THEN attempted_by
+      ELSE jsonb_path_query_array(attempted_by, '$[last - {ATTEMPTED_BY_LIMIT - 2} to last]')
+    END || jsonb_build_array(%s::text),
     max_attempts = GREATEST(max_attempts, attempt + 1)
 WHERE id IN (
-  SELECT id FROM oban_jobs
+  SELECT id FROM {_JOBS}
   WHERE state = 'available' AND queue = %s
   ORDER BY priority, scheduled_at, id
   LIMIT %s
@@ -40,8 +57,8 @@ WHERE id IN (
 RETURNING {_COLUMNS}
 """
 
-ACK_COMPLETED_SQL = """
-UPDATE oban_jobs AS j SET state = 'completed', completed_at = now()
+ACK_COMPLETED_SQL = f"""
+UPDATE {_JOBS} AS j SET state = 'completed', completed_at = now()
 FROM unnest(%s::bigint[], %s::int[]) AS a(id, attempt)
 WHERE j.id = a.id AND j.attempt = a.attempt AND j.state = 'executing'
 """
@@ -50,10 +67,6 @@ WHERE j.id = a.id AND j.attempt = a.attempt AND j.state = 'executing'
 #: parts are as above: the completions are guarded, the claim takes available rows only,
 #: so the two never touch the same row. The trigger publishing notifications fires once.
 ACK_AND_CLAIM_SQL = f"WITH acked AS ({ACK_COMPLETED_SQL.strip()} RETURNING j.id)\n{CLAIM_SQL.strip()}"
-
-#: Advisory lock key held by the leader node (any constant bigint).
-LEADER_LOCK = 0x0BA_11EAD
-
 
 def is_postgres(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
@@ -95,10 +108,12 @@ def claim(
     return jobs
 
 
-RELEASE_LOST_CLAIMS_SQL = """
-UPDATE oban_jobs
+#: Only jobs claimed since the node's latest run started: an earlier run's are for rescue.
+RELEASE_LOST_CLAIMS_SQL = f"""
+UPDATE {_JOBS}
 SET state = 'available', attempt = attempt - 1, attempted_by = attempted_by - (-1)
 WHERE state = 'executing' AND queue = %s AND attempted_by ->> -1 = %s AND NOT (id = ANY(%s::bigint[]))
+  AND attempted_at >= COALESCE((SELECT max(started_at) FROM {_NODES} WHERE name = %s), '-infinity')
 """
 
 
@@ -112,7 +127,7 @@ def release_lost_claims(queue: str, node: str, claimed: set[int], using: str = "
     if not is_postgres(using):
         return 0
     with connections[using].cursor() as cursor:
-        cursor.execute(RELEASE_LOST_CLAIMS_SQL, [queue, node, sorted(claimed)])
+        cursor.execute(RELEASE_LOST_CLAIMS_SQL, [queue, node, sorted(claimed), node])
         return cursor.rowcount
 
 
@@ -202,7 +217,7 @@ def _claim_portable(queue: str, limit: int, node: str, using: str) -> list[Job]:
             job.attempt += 1
             job.max_attempts = max(job.max_attempts, job.attempt)
             job.attempted_at = now
-            job.attempted_by = [*job.attempted_by, node]
+            job.attempted_by = [*job.attempted_by, node][-ATTEMPTED_BY_LIMIT:]
             Job.objects.using(using).filter(pk=job.pk, state=JobState.AVAILABLE).update(
                 state=job.state,
                 attempt=job.attempt,
@@ -241,72 +256,3 @@ def stage(using: str = "default") -> int:
         .filter(state__in=[JobState.SCHEDULED, JobState.RETRYABLE], scheduled_at__lte=timezone.now())
         .update(state=JobState.AVAILABLE)
     )
-
-
-def heartbeat(node: str, using: str = "default") -> None:
-    """Record that ``node`` is alive."""
-    Node.objects.using(using).update_or_create(name=node, defaults={"heartbeat_at": timezone.now()})
-
-
-def forget_node(node: str, using: str = "default") -> None:
-    """Remove ``node``'s heartbeat row on a clean shutdown."""
-    Node.objects.using(using).filter(name=node).delete()
-
-
-def forget_dead_nodes(older_than: float, using: str = "default") -> int:
-    """Delete the rows of nodes without a heartbeat for ``older_than`` seconds (crashed nodes).
-
-    Harmless for rescue, which treats a missing row like a stale one.
-    """
-    cutoff = timezone.now() - timedelta(seconds=older_than)
-    deleted, _ = Node.objects.using(using).filter(heartbeat_at__lt=cutoff).delete()
-    return deleted
-
-
-def rescue(rescue_after: float, using: str = "default") -> int:
-    """Return executing jobs of nodes silent for ``rescue_after`` seconds to available (or discard).
-
-    A job counts as orphaned when the node of its current attempt has no heartbeat newer
-    than the cutoff and the attempt itself started before it.
-    """
-    cutoff = timezone.now() - timedelta(seconds=rescue_after)
-    alive = set(Node.objects.using(using).filter(heartbeat_at__gte=cutoff).values_list("name", flat=True))
-    candidates = Job.objects.using(using).filter(state=JobState.EXECUTING, attempted_at__lt=cutoff)
-    rescued = 0
-    for job in candidates.only("id", "attempt", "max_attempts", "attempted_by", "meta"):
-        node = job.attempted_by[-1] if job.attempted_by else None
-        if node in alive:
-            continue
-        rescued += _rescue_one(job, node, using)
-    return rescued
-
-
-def _rescue_one(job: Job, node: Any, using: str) -> int:
-    now = timezone.now()
-    out_of_attempts = job.attempt >= job.max_attempts
-    values: dict[str, Any] = {
-        "state": JobState.DISCARDED if out_of_attempts else JobState.AVAILABLE,
-        "meta": {**job.meta, "rescued": {"at": now.isoformat(), "node": node, "attempt": job.attempt}},
-    }
-    if out_of_attempts:
-        values["discarded_at"] = now
-    else:
-        values["scheduled_at"] = now
-    return (
-        Job.objects.using(using)
-        .filter(pk=job.pk, state=JobState.EXECUTING, attempt=job.attempt)
-        .update(**values)
-    )
-
-
-def try_lead(using: str = "default") -> bool:
-    """Take (or keep) the leader advisory lock on this thread's connection."""
-    if not is_postgres(using):
-        return True
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-            " AND objid::bigint = %s AND granted) OR pg_try_advisory_lock(%s)",
-            [LEADER_LOCK & 0xFFFFFFFF, LEADER_LOCK],
-        )
-        return bool(cursor.fetchone()[0])

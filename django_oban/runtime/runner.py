@@ -14,7 +14,7 @@ from django.db import connection, connections
 from ..conf import oban_settings
 from ..models import Job
 from ..notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL
-from . import database
+from . import database, nodes
 from .execution import Outcome, execute, set_cancelled
 
 logger = logging.getLogger("django_oban.worker")
@@ -29,6 +29,10 @@ LINGER = 0.002
 NODE_FORGET_AFTER = 24 * 3600.0
 #: Seconds after the shutdown grace period during which writing outcomes is still retried.
 ACK_RETRY_AFTER_GRACE = 30.0
+#: Least seconds between the starts of two prunes (each on its own thread, by the leader).
+PRUNE_INTERVAL = 60.0
+#: Seconds a stopping node waits for a prune still running before it exits regardless.
+PRUNE_JOIN_TIMEOUT = 5.0
 
 
 def _close_connection() -> None:
@@ -230,6 +234,10 @@ class Runner:
         #: Set once every producer has finished (after ``stopping`` and the grace period).
         self.halted = threading.Event()
         self.is_leader = False
+        #: This process's run of the node, registered by ``run()``.
+        self.node_run: nodes.NodeRun | None = None
+        #: The thread of the prune in progress or last run, if any.
+        self.pruner: threading.Thread | None = None
         self._deadline: float | None = None
         self._deadline_lock = threading.Lock()
 
@@ -269,7 +277,11 @@ class Runner:
     def run(self) -> None:
         """Run until ``stop_event`` is set, then shut down gracefully."""
         logger.info("worker node %s starting, queues %s", self.node, self.queues)
-        housekeeper = threading.Thread(target=self._housekeep, name="oban-housekeeper", daemon=True)
+        run = self.node_run = self._register()
+        if run is None:
+            self.halted.set()
+            return
+        housekeeper = threading.Thread(target=self._housekeep, args=(run,), name="oban-housekeeper", daemon=True)
         housekeeper.start()
         notifier = None
         if database.is_postgres():
@@ -281,6 +293,18 @@ class Runner:
         while not self.stopping.wait(0.5):  # a timeout keeps the main thread responsive to signals
             pass
         self._shutdown(housekeeper, notifier)
+
+    def _register(self) -> nodes.NodeRun | None:
+        """Register this run of the node, retrying through database errors; None if stopped first."""
+        while not self.stopping.is_set():
+            try:
+                return nodes.register(self.node)
+            except Exception:  # noqa: BLE001 - a worker must outlive database outages
+                logger.warning("registering node %s failed; retrying", self.node, exc_info=True)
+                self.stopping.wait(RECONNECT_DELAY)
+            finally:
+                _close_connection()
+        return None
 
     def _shutdown(self, *others: threading.Thread | None) -> None:
         logger.info("worker node %s stopping: waiting up to %ss for running jobs", self.node, self.shutdown_grace)
@@ -332,31 +356,49 @@ class Runner:
 
     # -- housekeeping -----------------------------------------------------------------
 
-    def _housekeep(self) -> None:
+    def _housekeep(self, run: nodes.NodeRun) -> None:
         """Heartbeat every interval until halted; as leader, while not stopping, also
-        stage, rescue, and (at most once a minute) prune jobs and forget long-dead nodes."""
+        stage and rescue, and start a prune (at most every ``PRUNE_INTERVAL``)."""
         last_prune: float | None = None
 
         def tick() -> None:
             nonlocal last_prune
-            database.heartbeat(self.node)
-            self.is_leader = database.try_lead()
+            nodes.heartbeat(run)
+            self.is_leader = nodes.try_lead()
             if self.is_leader and not self.stopping.is_set():
                 database.stage()
-                database.rescue(self.rescue_after)
-                if last_prune is None or time.monotonic() - last_prune >= max(self.heartbeat_interval, 60):
-                    Job.objects.prune(self.prune_after)
-                    database.forget_dead_nodes(self.forget_nodes_after)
+                nodes.rescue(self.rescue_after)
+                interval = max(self.heartbeat_interval, PRUNE_INTERVAL)
+                due = last_prune is None or time.monotonic() - last_prune >= interval
+                if due and not (self.pruner and self.pruner.is_alive()):
+                    self.pruner = threading.Thread(target=self._prune, name="oban-pruner", daemon=True)
+                    self.pruner.start()
                     last_prune = time.monotonic()
             self.halted.wait(self.heartbeat_interval)
 
         # Heartbeats go on during the grace period so that running jobs are not rescued.
         _resilient(self.halted, "housekeeping", tick)
         try:
-            database.forget_node(self.node)
+            nodes.forget(run)
         except Exception:  # noqa: BLE001 - the heartbeat simply expires
             logger.debug("could not remove node %s", self.node, exc_info=True)
         _close_connection()
+        if self.pruner:
+            self.pruner.join(PRUNE_JOIN_TIMEOUT)
+
+    def _prune(self) -> None:
+        """Delete finished jobs older than ``prune_after`` and long-dead nodes' rows.
+
+        On a thread and connection of its own, so that a long prune never delays the
+        heartbeat, staging or rescue.
+        """
+        try:
+            Job.objects.prune(self.prune_after)
+            nodes.forget_dead(self.forget_nodes_after)
+        except Exception:  # noqa: BLE001 - the next prune tries again
+            logger.warning("pruning failed", exc_info=True)
+        finally:
+            _close_connection()
 
 
 def _connection_kwargs(using: str = "default") -> dict[str, Any]:
