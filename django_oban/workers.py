@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from numbers import Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 
 #: Longest delay the default ``backoff`` returns, in seconds.
 MAX_BACKOFF = 24 * 3600
+#: Longest delay of a ``Snooze`` or of any ``backoff``, in seconds (a year); a custom
+#: ``backoff`` returning more is held to it.
+MAX_DELAY = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -30,14 +35,28 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Snooze:
-    """Return from ``process`` to run the job again in ``seconds``, without using up an attempt."""
+    """Return from ``process`` to run the job again in ``seconds``, without using up an attempt.
+
+    ``seconds`` is a finite number up to ``MAX_DELAY``; 0 or less runs the job again at once.
+    Anything else raises ``TypeError`` or ``ValueError`` here, failing the attempt.
+    """
 
     seconds: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, Real):
+            raise TypeError(f"Snooze seconds must be a number, not {type(self.seconds).__name__}: {self.seconds!r}")
+        if not (math.isfinite(self.seconds) and self.seconds <= MAX_DELAY):
+            raise ValueError(f"Snooze seconds must be finite and at most {MAX_DELAY} (a year), not {self.seconds!r}")
 
 
 @dataclass(frozen=True)
 class Record:
-    """Return from ``process`` to complete the job with ``value`` stored in ``meta["recorded"]``."""
+    """Return from ``process`` to complete the job with ``value`` stored in ``meta["recorded"]``.
+
+    ``value`` must be JSON (no NaN or Infinity); otherwise the attempt fails with
+    ``UnstorableRecord``. NUL characters and lone surrogates in its strings are stored as U+FFFD.
+    """
 
     value: Any
 
@@ -112,10 +131,18 @@ class Worker:
         raise NotImplementedError(f"{type(self).__qualname__} must implement process(job).")
 
     def backoff(self, job: Job) -> int:
-        """Seconds to wait before retrying a failed attempt: exponential, jittered, clamped."""
+        """Seconds to wait before retrying a failed attempt: exponential, jittered, clamped.
+
+        An override may return any finite number (negative counts as 0, more than
+        ``MAX_DELAY`` as ``MAX_DELAY``). If it raises or returns something else, this
+        default is used and the problem is noted in the attempt's error.
+        """
         base = min(15 + 2 ** min(job.attempt, 20), MAX_BACKOFF)
         return int(base * random.uniform(0.9, 1.1))
 
     def timeout(self, job: Job) -> float | None:
-        """Seconds an attempt may run before it fails, or ``None`` for no limit."""
+        """Seconds an attempt may run before it fails with ``JobTimeout``, or ``None`` for no limit.
+
+        A positive, finite number or ``None``; anything else (or raising) fails the attempt.
+        """
         return None

@@ -9,18 +9,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connections
 
 from ..conf import oban_settings
 from ..models import Job
 from ..notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL
 from . import database, nodes
 from .execution import Outcome, execute, set_cancelled
+from .health import RECONNECT_DELAY, JobConnections, Reconnection
+from .health import close_connection as _close_connection
 
 logger = logging.getLogger("django_oban.worker")
 
-#: Seconds to wait before retrying after a database error.
-RECONNECT_DELAY = 0.5
 #: Seconds a producer waits for more of its running jobs to finish before acknowledging
 #: and claiming for fewer than half of its slots, so that both come in batches.
 LINGER = 0.002
@@ -35,23 +35,16 @@ PRUNE_INTERVAL = 60.0
 PRUNE_JOIN_TIMEOUT = 5.0
 
 
-def _close_connection() -> None:
-    """Drop this thread's database connection so the next query reconnects."""
-    try:
-        connection.close()
-    except Exception:  # noqa: BLE001 - the connection is already broken
-        logger.debug("closing a broken connection failed", exc_info=True)
-
-
 def _resilient(stop: threading.Event, what: str, step: Callable[[], None]) -> None:
-    """Run ``step`` until ``stop``; on a database error reconnect after a short delay."""
+    """Run ``step`` until ``stop``; on a database error reconnect with backoff (see ``Reconnection``)."""
+    reconnection = Reconnection(what)
     while not stop.is_set():
         try:
             step()
-        except Exception:  # noqa: BLE001 - a worker must outlive database outages
-            logger.warning("%s failed; retrying", what, exc_info=True)
-            _close_connection()
-            stop.wait(RECONNECT_DELAY)
+        except Exception as exc:  # noqa: BLE001 - a worker must outlive database outages
+            stop.wait(reconnection.failed(exc))
+        else:
+            reconnection.succeeded()
 
 
 class Producer:
@@ -101,21 +94,23 @@ class Producer:
 
     def _produce(self) -> None:
         """Acknowledge and claim until stopped and every outcome is written; reconnect on errors."""
+        reconnection = Reconnection(f"acknowledging and claiming for queue {self.queue!r}")
         try:
             while True:
                 try:
                     if not self._round():
                         return
-                except Exception:  # noqa: BLE001 - a worker must outlive database outages
-                    logger.warning("acknowledging and claiming for %r failed; retrying", self.queue, exc_info=True)
+                except Exception as exc:  # noqa: BLE001 - a worker must outlive database outages
                     self.round_failed = True
-                    _close_connection()
+                    delay = reconnection.failed(exc)
                     if self.runner.stopping.is_set() and time.monotonic() > (
                         self.runner.grace_deadline() + ACK_RETRY_AFTER_GRACE
                     ):
                         logger.error("giving up writing %d job outcomes of %r", len(self.unwritten), self.queue)
                         return
-                    time.sleep(RECONNECT_DELAY)
+                    time.sleep(delay)
+                else:
+                    reconnection.succeeded()
         finally:
             _close_connection()
 
@@ -157,7 +152,7 @@ class Producer:
         """Until woken or ``poll_interval``; linger when few slots are free and jobs still run."""
         runner = self.runner
         if self.unwritten:
-            return  # retry writing them now (after RECONNECT_DELAY)
+            return  # retry writing them now (after the reconnection delay)
         timeout = runner.poll_interval
         if runner.stopping.is_set():
             timeout = min(timeout, max(runner.grace_deadline() - time.monotonic(), 0.0))
@@ -174,9 +169,13 @@ class Producer:
     # -- job threads --------------------------------------------------------------------
 
     def _work(self) -> None:
+        """Run jobs until told to stop, each like a request for its database connections."""
+        job_connections = JobConnections()
         try:
             while (job := self.jobs.get()) is not None:
+                job_connections.before_job()
                 outcome = execute(job)
+                job_connections.after_job()
                 self.runner.untrack(job)
                 with self.lock:
                     self.finished.append(outcome)
@@ -334,25 +333,26 @@ class Runner:
         """LISTEN on a dedicated connection; wake producers and set cancel flags. Reconnects."""
         import psycopg
 
+        reconnection = Reconnection("listening for notifications")
         # Until halted, not stopping: cancellations still reach jobs running in the grace period.
         while not self.halted.is_set():
             try:
                 with psycopg.connect(**_connection_kwargs(), autocommit=True) as conn:
                     conn.execute(f"LISTEN {AVAILABLE_CHANNEL}")
                     conn.execute(f"LISTEN {CANCELLED_CHANNEL}")
+                    reconnection.succeeded()
                     self.wake()  # catch up on anything missed while not listening
                     while not self.halted.is_set():
                         for notify in conn.notifies(timeout=0.5):
                             self._on_notify(notify.channel, notify.payload)
-            except Exception:  # noqa: BLE001 - reconnect on any connection failure
-                logger.warning("notification listener lost its connection; reconnecting", exc_info=True)
-                self.halted.wait(RECONNECT_DELAY)
+            except Exception as exc:  # noqa: BLE001 - reconnect on any connection failure
+                self.halted.wait(reconnection.failed(exc))
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == AVAILABLE_CHANNEL:
             self.wake(payload)
         elif channel == CANCELLED_CHANNEL:
-            self.cancel_running([int(pk) for pk in payload.split(",") if pk])
+            self.cancel_running([int(pk) for pk in payload.split(",") if pk.strip().isdigit()])
 
     # -- housekeeping -----------------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""Timeouts of sync jobs: the job runs on its own thread and is interrupted there at its deadline.
+
+One watchdog thread per process keeps the deadlines of the jobs running with a timeout.
+At a job's deadline it sets the job's cancel flag and raises ``JobTimeout`` in the thread
+running it (``PyThreadState_SetAsyncExc``). That thread stays busy until ``process`` has
+really returned, so the job's slot stays taken and its row ``executing``: a retry can never
+run while the timed-out attempt still does. Python delivers the exception between two
+bytecodes, so code blocked in a C call (a socket read, ``time.sleep``) is interrupted when
+that call returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class JobTimeout(Exception):
+    """``process`` ran longer than ``Worker.timeout(job)``."""
+
+
+class _Deadline:
+    """One call being watched: the thread running it and what to do when it is late."""
+
+    def __init__(self, at: float, on_timeout: Callable[[], Any]) -> None:
+        self.at = at
+        self.thread_id = threading.get_ident()
+        self.on_timeout = on_timeout
+        self.fired = False
+
+
+class _Watchdog:
+    """Raises ``JobTimeout`` in threads whose deadline has passed; a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.deadlines: list[tuple[float, int, _Deadline]] = []
+        self.watched: set[_Deadline] = set()
+        self.counter = itertools.count()
+        self.thread: threading.Thread | None = None
+
+    def watch(self, seconds: float, on_timeout: Callable[[], Any]) -> _Deadline:
+        deadline = _Deadline(time.monotonic() + seconds, on_timeout)
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="oban-timeouts", daemon=True)
+                self.thread.start()
+            heapq.heappush(self.deadlines, (deadline.at, next(self.counter), deadline))
+            self.watched.add(deadline)
+            self.lock.notify()
+        return deadline
+
+    def unwatch(self, deadline: _Deadline) -> bool:
+        """Stop watching; whether it fired (then no ``JobTimeout`` is left pending for this thread)."""
+        with self.lock:
+            self.watched.discard(deadline)
+            if deadline.fired:
+                _raise_in(deadline.thread_id, None)  # clears an exception not delivered yet
+            return deadline.fired
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while self.deadlines and self.deadlines[0][2] not in self.watched:
+                    heapq.heappop(self.deadlines)  # finished in time
+                wait = self.deadlines[0][0] - time.monotonic() if self.deadlines else None
+                if wait is None or wait > 0:
+                    self.lock.wait(wait)
+                    continue
+                _, _, deadline = heapq.heappop(self.deadlines)
+                self.watched.discard(deadline)
+                deadline.fired = True
+                _raise_in(deadline.thread_id, JobTimeout)
+            deadline.on_timeout()
+
+
+def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise ``exception`` in the thread ``thread_id`` at its next bytecode (``None``: clear it)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception is not None else None
+    )
+
+
+_watchdog = _Watchdog()
+
+
+def call_with_timeout(call: Callable[[], T], seconds: float, on_timeout: Callable[[], Any]) -> T:
+    """``call()`` in this thread; after ``seconds`` run ``on_timeout`` and interrupt it.
+
+    Raises ``JobTimeout`` whenever the deadline passed, even if the call caught the
+    exception and went on (then once it returns); its cause is what the call raised, if
+    anything, so the traceback shows where it was interrupted.
+    """
+    deadline = _watchdog.watch(seconds, on_timeout)
+    message = f"timed out after {seconds:g}s"
+    try:
+        try:
+            result = call()
+        finally:
+            fired = _watchdog.unwatch(deadline)
+    except BaseException as exc:
+        if deadline.fired:
+            raise JobTimeout(message) from exc
+        raise
+    if fired:
+        raise JobTimeout(message)
+    return result
