@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
-from django.db.models.functions import Now
+from django.db import connections, models
 from django.utils import timezone
 
 from ..models import Job, Node
@@ -53,6 +52,13 @@ WHERE j.state = 'executing' AND j.id IN (
   FOR UPDATE OF o SKIP LOCKED
 )
 """
+
+
+class TransactionNow(models.Func):
+    """PostgreSQL's ``now()``: the start of the current transaction, as the claim writes it."""
+
+    template = "now()"
+    output_field = models.DateTimeField()
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def try_lead(using: str = "default") -> bool:
 
 def _now(using: str) -> Any:
     """The current time as the database's clock on PostgreSQL, Python's elsewhere."""
-    return Now() if is_postgres(using) else timezone.now()
+    return TransactionNow() if is_postgres(using) else timezone.now()
 
 
 def _rescue_portable(rescue_after: float, using: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -151,3 +152,36 @@ def test_a_claim_committed_but_never_received_is_released_and_run_once(monkeypat
     assert dropped
     lost = Job.objects.filter(pk__in=dropped)
     assert {(job.attempt, tuple(job.attempted_by)) for job in lost} == {(1, ("test-node",))}
+
+
+def test_a_long_prune_does_not_hold_up_heartbeats_staging_or_rescue(monkeypatch) -> None:
+    from django_oban.querysets import JobQuerySet
+
+    pruning, release = threading.Event(), threading.Event()
+
+    def slow_prune(self, older_than, **options):
+        pruning.set()
+        release.wait(60)
+        return 0
+
+    monkeypatch.setattr(JobQuerySet, "prune", slow_prune)
+    try:
+        with running_worker({"default": 1}, heartbeat_interval=0.1, rescue_after=60) as runner:
+            wait_until(pruning.is_set)
+            orphan = Job.objects.create(worker="tests.runtime.jobs.Noop", queue="parked")
+            Job.objects.filter(pk=orphan.pk).update(
+                state=JobState.EXECUTING,
+                attempt=1,
+                attempted_at=timezone.now() - timezone.timedelta(hours=1),
+                attempted_by=["dead-node"],
+            )
+            beat = Node.objects.get(name="test-node").heartbeat_at
+            due = Noop.enqueue(schedule_in=0.5)  # staged by the leader once due
+            wait_until(lambda: state_of(due) == JobState.COMPLETED, timeout=20)
+            wait_until(lambda: state_of(orphan) == JobState.AVAILABLE, timeout=20)
+            wait_until(lambda: Node.objects.get(name="test-node").heartbeat_at > beat, timeout=20)
+            assert runner.pruner is not None and runner.pruner.is_alive()
+            release.set()
+            wait_until(lambda: not runner.pruner.is_alive())
+    finally:
+        release.set()
