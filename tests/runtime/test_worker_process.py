@@ -13,7 +13,7 @@ from django_oban.models import Job
 from django_oban.states import JobState
 from tests.pgcluster import ENV_DATA_DIR, pg_ctl
 
-from .helpers import running_worker, start_worker, wait_until
+from .helpers import running_worker, start_worker, wait_until, worker_env
 from .jobs import Cancellable, Fast, Noop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -89,3 +89,24 @@ def test_a_postgresql_restart_mid_run_loses_no_job(monkeypatch) -> None:
         status, output = stop(worker)
     assert status == 0, output
     assert set(Job.objects.values_list("attempt", flat=True)) == {1}
+
+
+def test_after_kill_9_a_new_process_under_the_same_node_name_rescues_and_runs_the_job(tmp_path) -> None:
+    started = tmp_path / "started"
+    job = Cancellable.enqueue({"started": str(started), "seconds": 60})
+    env = worker_env(DJANGO_SETTINGS_MODULE="tests.runtime.fast_rescue_settings")
+    worker = start_worker("--queues", "default=2", "--node", "web-1", env=env)
+    wait_until(started.exists, timeout=20)
+    stop(worker, signal.SIGKILL)
+    Job.objects.filter(pk=job.pk).update(args={"seconds": 0})  # so the rescued run finishes fast
+
+    restarted = start_worker("--queues", "default=2", "--node", "web-1", env=env)  # as a container restarts
+    try:
+        wait_until(lambda: Job.objects.get(pk=job.pk).state == JobState.COMPLETED, timeout=30, interval=0.1)
+    finally:
+        status, output = stop(restarted)
+    assert status == 0, output
+    job.refresh_from_db()
+    assert job.attempted_by == ["web-1", "web-1"]
+    assert job.attempt == 2
+    assert job.meta["rescued"] == {"at": job.meta["rescued"]["at"], "node": "web-1", "attempt": 1}
