@@ -144,14 +144,16 @@ def _rescue_portable(rescue_after: float, using: str) -> int:
     rescued = 0
     for job in candidates.only("id", "attempt", "max_attempts", "attempted_at", "attempted_by", "meta"):
         node = job.attempted_by[-1] if job.attempted_by else None
-        heartbeat_at = _heartbeat_of_run(runs.get(node, []), job.attempted_at)
-        if heartbeat_at is None or heartbeat_at < cutoff:
+        beat = _heartbeat_of_run(runs.get(node, []) if node else [], job.attempted_at)
+        if beat is None or beat < cutoff:
             rescued += _rescue_one(job, node, using)
     return rescued
 
 
-def _heartbeat_of_run(runs: list[tuple[datetime, datetime]], attempted_at: datetime) -> datetime | None:
+def _heartbeat_of_run(runs: list[tuple[datetime, datetime]], attempted_at: datetime | None) -> datetime | None:
     """The heartbeat of the latest of ``runs`` (by start) started at or before ``attempted_at``."""
+    if attempted_at is None:
+        return None
     index = bisect.bisect_right([started_at for started_at, _ in runs], attempted_at)
     return runs[index - 1][1] if index else None
 
