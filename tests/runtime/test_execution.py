@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.utils import timezone
 
 from django_oban.models import Job
 from django_oban.signals import job_finished, job_started
 from django_oban.states import JobState
+from django_oban.runtime.execution import JobTimeout, call_process
 from django_oban.testing import drain_queue
+from django_oban.workers import Record
 
-from .jobs import AsyncSlow, Fails, Noop, Returns, Slow
+from .jobs import AsyncSlow, AsyncUsesTheOrm, Fails, Noop, Returns, Slow, TimesOutStubbornly
 
 pytestmark = pytest.mark.django_db
 
@@ -67,10 +72,52 @@ def test_an_error_retries_with_backoff_then_discards_keeping_every_error() -> No
     assert [error["attempt"] for error in job.errors] == [1, 2]
 
 
-def test_a_timeout_fails_the_attempt() -> None:
-    job = run(Slow.enqueue({"seconds": 5, "timeout": 0.1}))
+def test_a_timeout_interrupts_the_job_where_it_runs_and_fails_the_attempt() -> None:
+    started = time.monotonic()
+    job = run(Slow.enqueue({"seconds": 60, "timeout": 0.1}))
+    assert time.monotonic() - started < 30  # interrupted, not run to its end
     assert job.state == JobState.RETRYABLE
-    assert "JobTimeout: timed out after 0.1s" in job.errors[0]["error"]
+    assert job.errors[0]["error"] == "JobTimeout: timed out after 0.1s"
+    assert "time.sleep(0.01)" in job.errors[0]["traceback"]  # where it was interrupted
+
+
+def test_a_timed_out_job_has_ended_before_its_failure_is_written_even_if_it_swallows_the_timeout(tmp_path) -> None:
+    interrupted, ended = tmp_path / "interrupted", tmp_path / "ended"
+    job = run(
+        TimesOutStubbornly.enqueue(
+            {"seconds": 1.5, "timeout": 0.1, "interrupted": str(interrupted), "ended": str(ended)}
+        )
+    )
+    assert interrupted.exists() and ended.exists()
+    assert job.state == JobState.RETRYABLE
+    assert job.errors[0]["error"] == "JobTimeout: timed out after 0.1s"
+
+
+def test_a_timeout_sets_the_cancel_flag() -> None:
+    seen: list[bool] = []
+
+    class Observes(Slow):
+        def process(self, job):
+            try:
+                super().process(job)
+            finally:
+                seen.append(job.cancelled())
+
+    with pytest.raises(JobTimeout):
+        call_process(Observes(), Observes.new({"seconds": 60}), 0.1)
+    assert seen == [True]
+
+
+def test_a_job_that_ends_in_time_is_not_interrupted_later() -> None:
+    assert call_process(Returns(), Returns.new({"outcome": "record"}), 0.05) == Record({"answer": 42})
+    time.sleep(0.2)  # past the deadline: nothing is raised in this thread any more
+    assert sum(range(100_000)) > 0
+
+
+def test_async_jobs_run_their_thread_sensitive_orm_calls_on_the_job_thread() -> None:
+    job = run(AsyncUsesTheOrm.enqueue())
+    assert job.state == JobState.COMPLETED
+    assert job.meta["recorded"]["thread"] == threading.get_ident()
 
 
 def test_async_workers_run_and_time_out() -> None:
