@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,21 @@ SCHEDULE_IN_KEYS: tuple[str, ...] = ("schedule_in", "scheduled_in")
 PRIORITY_RANGE = range(0, 10)
 #: The largest max_attempts the column (a 32-bit integer) holds.
 MAX_ATTEMPTS_LIMIT = 2**31 - 1
+#: The longest queue or worker name, in characters. Names are indexed (PostgreSQL refuses a
+#: B-tree entry above 2,704 bytes) and a queue name is sent as a NOTIFY payload (below 8,000
+#: bytes); 255 characters stay under both in any script (at most 4 bytes each in UTF-8).
+MAX_NAME_LENGTH = 255
+#: The deepest nesting of objects and arrays in args and meta (the value itself is level 1).
+#: PostgreSQL 15 accepts about 10,000 levels of jsonb, but Python's ``json`` recurses once per
+#: level: a value much deeper than this could be stored, then fail to load in the worker.
+MAX_JSON_DEPTH = 256
+#: The largest args or meta, in bytes of JSON text (as ``json.dumps`` writes it, non-ASCII
+#: characters escaped): far below jsonb's limit of 255 MiB whatever the shape of the value.
+MAX_JSON_SIZE = 16 * 1024 * 1024
+
+# What PostgreSQL cannot store in text or jsonb: NUL, and UTF-16 surrogates (not Unicode
+# characters: UTF-8 cannot encode them and jsonb rejects them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 #: How a duration is written, for help texts and error messages.
 DURATION_HELP = "seconds, or a number with a unit: 30s, 5m, 2h, 1d, 1w; units combine (1h30m)"
@@ -51,6 +67,8 @@ def parse_duration(value: Any) -> timedelta:
     Raises ``ValueError`` for anything else, negative and out-of-range durations included.
     """
     if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
         return value
     text = str(value).strip().lower()
     if _SECONDS.fullmatch(text):
@@ -72,6 +90,11 @@ def normalize_tags(tags: Any) -> list[str]:
     tags = list(tags)
     if not all(isinstance(tag, str) for tag in tags):
         raise ValueError("must be a list of strings")
+    for tag in tags:
+        try:
+            check_storable(tag)
+        except ValueError as exc:
+            raise ValueError(f"has a tag that {exc}") from None
     return sorted({tag.strip().lower() for tag in tags if tag.strip()})
 
 
@@ -89,47 +112,143 @@ def clean_max_attempts(value: Any) -> int:
     return value
 
 
+def check_storable(text: str) -> str:
+    """``text`` unchanged; ``ValueError`` if it holds a character PostgreSQL cannot store."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return text
+    if found.group() == "\x00":
+        raise ValueError("contains a NUL character (\\u0000), which PostgreSQL cannot store")
+    raise ValueError(f"contains a lone surrogate ({found.group()!a}), which is not a Unicode character")
+
+
 def clean_name(value: Any) -> str:
     """Queue and worker names: non-blank strings, surrounding white space removed."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-blank string, not {value!r}")
-    return value.strip()
+        raise ValueError(f"must be a non-blank string, not {_shown(value)}")
+    name = check_storable(value).strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters long, not {len(name):,}")
+    return name
 
 
 def clean_json_object(value: Any) -> dict[str, Any]:
+    """A dict PostgreSQL stores as jsonb and Python reads back as it was given.
+
+    Refused: NUL characters and lone surrogates in keys or strings, keys that are not strings,
+    NaN and infinities, nesting deeper than ``MAX_JSON_DEPTH``, more than ``MAX_JSON_SIZE``
+    bytes of JSON, and anything ``json`` cannot encode.
+    """
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a JSON object (a dict), not {type(value).__name__}")
     value = dict(value)
+    _check_json_tree(value)
     try:
-        json.dumps(value, allow_nan=False)
+        size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"must be JSON serialisable: {exc}") from exc
+    if size > MAX_JSON_SIZE:
+        raise ValueError(f"is {size:,} bytes as JSON, above the limit of {MAX_JSON_SIZE:,}")
     return value
+
+
+def _check_json_tree(value: Any) -> None:
+    """Walk ``value`` without recursing; ``ValueError`` naming the first place JSON or PostgreSQL refuses."""
+    # Each entry: a value, its nesting level, and its path as a linked (key, parent path) pair.
+    pending: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
+    while pending:
+        item, depth, path = pending.pop()
+        try:
+            if isinstance(item, str):
+                check_storable(item)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"holds {item!r}, which JSON cannot represent")
+            elif isinstance(item, (dict, list, tuple)):
+                if depth > MAX_JSON_DEPTH:
+                    raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
+                children = item.items() if isinstance(item, dict) else enumerate(item)
+                for key, child in children:
+                    if isinstance(item, dict):
+                        _check_key(key)
+                    pending.append((child, depth + 1, (key, path)))
+        except ValueError as exc:
+            raise ValueError(f"{_json_path(path)}{exc}") from None
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str):
+        raise ValueError(f"has a key that is not a string: {_shown(key)} (JSON object keys are strings)")
+    try:
+        check_storable(key)
+    except ValueError as exc:
+        raise ValueError(f"has a key that {exc}") from None
+
+
+def _json_path(path: tuple[Any, ...]) -> str:
+    """``at ["a"][0]: `` for the linked path of a nested value, ``""`` for the top level."""
+    keys: list[Any] = []
+    while path:
+        key, path = path
+        keys.append(key)
+    if not keys:
+        return ""
+    shown = [f"[{_shown(key)}]" for key in reversed(keys)]
+    if len(shown) > 10:
+        shown = [*shown[:5], "…", *shown[-4:]]
+    return "at " + "".join(shown) + ": "
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about values that may be huge."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
 
 
 def clean_scheduled_at(value: Any) -> datetime:
+    """An aware datetime (naive, or an ISO 8601 string without an offset: in the current time zone).
+
+    Naive when ``USE_TZ`` is off. It must fall within the years 1 to 9999 in UTC, the range
+    Python can read back from PostgreSQL.
+    """
     if isinstance(value, str):
-        parsed = parse_datetime(value.strip())
-        if parsed is None:
-            raise ValueError(f"must be a datetime or an ISO 8601 string, not {value!r}")
-        value = parsed
+        value = _parse_datetime(value)
     if not isinstance(value, datetime):
-        raise ValueError(f"must be a datetime, not {value!r}")
-    if timezone.is_naive(value) and settings.USE_TZ:
-        value = timezone.make_aware(value)
-    return value
+        raise ValueError(f"must be a datetime or an ISO 8601 string, not {_shown(value)}")
+    aware = timezone.make_aware(value) if timezone.is_naive(value) else value
+    try:
+        aware.astimezone(dt_timezone.utc)
+        return aware if settings.USE_TZ else timezone.make_naive(aware)
+    except OverflowError:
+        raise ValueError(f"is out of range: {value.isoformat()} is not within the years 1 to 9999 in UTC") from None
+
+
+def _parse_datetime(text: str) -> datetime:
+    try:
+        parsed = parse_datetime(check_storable(text).strip())
+    except ValueError as exc:
+        raise ValueError(f"is not a valid date and time: {_shown(text)} ({exc})") from None
+    if parsed is None:
+        raise ValueError(f"must be a datetime or an ISO 8601 string, not {_shown(text)}")
+    return parsed
 
 
 def clean_schedule_in(value: Any, now: datetime) -> datetime:
-    """Seconds (int/float) or a ``timedelta`` from ``now``."""
+    """Seconds (int/float) or a ``timedelta`` from ``now``: not negative, not beyond the year 9999."""
     if isinstance(value, timedelta):
-        return now + value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"must be a number of seconds or a timedelta, not {value!r}")
+        delay = value
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"must be a number of seconds or a timedelta, not {_shown(value)}")
+    else:
+        try:
+            delay = timedelta(seconds=value)
+        except OverflowError:
+            raise ValueError(f"is out of range: {value!r}") from None
+    if delay < timedelta(0):
+        raise ValueError(f"cannot be negative (0 is now), not {value!r}")
     try:
-        return now + timedelta(seconds=value)
-    except OverflowError as exc:
-        raise ValueError(f"is out of range: {value!r}") from exc
+        return clean_scheduled_at(now + delay)
+    except OverflowError:
+        raise ValueError(f"is out of range: {value!r} from now is beyond the year 9999") from None
 
 
 _CLEANERS: dict[str, Callable[[Any], Any]] = {

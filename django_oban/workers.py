@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .changes import clean_schedule_in
+from .changes import clean_schedule_in, clean_scheduled_at
 
 if TYPE_CHECKING:
     from .models import Job
@@ -91,17 +91,24 @@ class Worker:
         scheduled_at: datetime | None = None,
         schedule_in: float | timedelta | None = None,
     ) -> Job:
-        """An unsaved job for this worker; validated when saved or passed to ``insert_all``."""
+        """An unsaved job for this worker; validated when saved or passed to ``insert_all``.
+
+        ``scheduled_at`` and ``schedule_in`` are checked here: a ``ValidationError`` names the
+        one that is invalid (a naive ``scheduled_at`` is read in the current time zone).
+        """
         from .models import Job
 
         if scheduled_at is not None and schedule_in is not None:
             raise ValidationError({"schedule_in": ["Give scheduled_at or schedule_in, not both."]})
         now = timezone.now()
-        if schedule_in is not None:
-            try:
+        try:
+            if schedule_in is not None:
                 scheduled_at = clean_schedule_in(schedule_in, now)
-            except ValueError as exc:
-                raise ValidationError({"schedule_in": [f"schedule_in {exc}."]}) from exc
+            elif scheduled_at is not None:
+                scheduled_at = clean_scheduled_at(scheduled_at)
+        except ValueError as exc:
+            field = "schedule_in" if schedule_in is not None else "scheduled_at"
+            raise ValidationError({field: [f"{field} {exc}."]}) from None
         return Job(
             worker=cls.path(),
             args={} if args is None else args,
