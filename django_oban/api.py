@@ -1,14 +1,15 @@
-"""Module-level job management functions and their async twins.
+"""Module-level job management functions and their async twins: ids in, ``JobQuerySet`` calls out.
 
-Each function takes ``Job`` instances or integer ids. Instances passed in are refreshed
-from the rows the statement returns, when the operation changed them.
+Each function takes ``Job`` instances or integer ids and calls the QuerySet method of the same
+operation on those jobs (``querysets.py`` holds the semantics). Instances passed in are
+refreshed from the rows the statement returns, when the operation changed them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar, Union
+from typing import ParamSpec, TypeVar, Union
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -29,8 +30,9 @@ def cancel_job(job_or_id: JobOrId) -> None:
 def cancel_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
     """Cancel the incomplete jobs among ``jobs_or_ids``; return how many were cancelled."""
     target, instances = _target(jobs_or_ids)
-    target, values = target._cancel_plan()
-    return _apply(target, values, instances)
+    if not any(instances.values()):
+        return target.cancel()
+    return _refresh(instances, target.cancel_returning())
 
 
 def retry_job(job_or_id: JobOrId) -> None:
@@ -41,8 +43,9 @@ def retry_job(job_or_id: JobOrId) -> None:
 def retry_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
     """Retry every job among ``jobs_or_ids`` not available or executing; return the count."""
     target, instances = _target(jobs_or_ids)
-    target, values = target._retry_plan()
-    return _apply(target, values, instances)
+    if not any(instances.values()):
+        return target.retry()
+    return _refresh(instances, target.retry_returning())
 
 
 def delete_job(job_or_id: JobOrId) -> None:
@@ -68,11 +71,12 @@ def update_job(job_or_id: JobOrId, changes: Changes) -> Job:
 def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[Job]:
     """Apply ``changes`` to every job, all or nothing; return them in input order.
 
+    ``changes`` as for ``JobQuerySet.update_many``: values replace, ``Merge``/``Add`` merge.
     Instances passed in are refreshed and returned themselves; ids come back as new instances.
     """
     target, instances = _target(jobs_or_ids)
     with transaction.atomic(using=target.db):
-        updated = {job.pk: job for job in target.update_many(changes)}
+        updated: dict[int, Job] = {job.pk: job for job in target.update_many(changes)}
         missing = [pk for pk in instances if pk not in updated]
         if missing:
             raise Job.DoesNotExist(f"No job with id {', '.join(map(str, missing))}.")
@@ -94,24 +98,17 @@ def _target(jobs_or_ids: Iterable[JobOrId]) -> tuple[JobQuerySet, dict[int, list
             instances.setdefault(item, [])
         else:
             raise TypeError(f"Expected a Job or an integer id, not {item!r}.")
-    return Job.objects.filter(pk__in=list(instances)), instances
+    return Job.objects.filter(pk__in=list(instances)), instances  # type: ignore[return-value]
 
 
-def _apply(target: JobQuerySet, values: dict[str, Any], instances: dict[int, list[Job]]) -> int:
-    """Write ``values`` to ``target``; fetch the rows back only when instances need refreshing."""
-    if not any(instances.values()):
-        return target._write(values)
-    rows = target._write_returning(values)
-    _refresh(instances, rows)
-    return len(rows)
-
-
-def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> None:
+def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> int:
+    """Copy each row into the instances passed in for it; return the number of rows."""
+    count = 0
     for row in rows:
+        count += 1
         for job in instances.get(row.pk, ()):
-            if job is not row:
-                for field in Job._meta.concrete_fields:
-                    setattr(job, field.attname, getattr(row, field.attname))
+            job.copy_from(row)
+    return count
 
 
 def _async_twin(func: Callable[_Params, _Result]) -> Callable[_Params, Awaitable[_Result]]:

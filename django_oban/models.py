@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from asgiref.sync import sync_to_async
 from django.core import validators
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from .changes import (
-    clean_json_object,
-    clean_max_attempts,
-    clean_name,
-    clean_priority,
-    normalize_tags,
-    state_after_rescheduling,
-)
+from .changes import UPDATABLE_FIELDS, clean_changes, normalize_tags, state_after_rescheduling
 from .compat import check_constraint
-from .querysets import JobQuerySet
+from .exceptions import JobExecutingError
+from .operations import DELETE
+from .querysets import Changes, JobQuerySet
 from .states import FINISHED_STATES, JobState
+from .updates import max_attempts_error
 
 if TYPE_CHECKING:
     from django.db.models.manager import Manager
 
 _NOT_BLANK = r"\S"
+#: The fields ``clean()`` validates, with the rules of ``changes.py``.
+_CLEANED_FIELDS = tuple(name for name in UPDATABLE_FIELDS if name != "scheduled_at")
 
 
 class Job(models.Model):
@@ -126,24 +124,12 @@ class Job(models.Model):
         return self.state == JobState.CANCELLED or (event is not None and event.is_set())
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
-        for field, cleaner in (
-            ("queue", clean_name),
-            ("worker", clean_name),
-            ("priority", clean_priority),
-            ("max_attempts", clean_max_attempts),
-            ("args", clean_json_object),
-            ("meta", clean_json_object),
-            ("tags", normalize_tags),
-        ):
-            try:
-                setattr(self, field, cleaner(getattr(self, field)))
-            except ValueError as exc:
-                errors[field] = [f"{field} {exc}."]
-        if errors:
-            raise ValidationError(errors)
+        """Validate and normalise the fields with the rules every update follows (``changes.py``)."""
+        cleaned = clean_changes({name: getattr(self, name) for name in _CLEANED_FIELDS})
+        for name, value in cleaned.items():
+            setattr(self, name, value)
         if self.attempt > self.max_attempts:
-            raise ValidationError({"max_attempts": ["max_attempts must be at least the job's attempt."]})
+            raise max_attempts_error([self.pk] if self.pk is not None else [])
 
     def prepare_for_insert(self) -> None:
         """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled."""
@@ -159,47 +145,53 @@ class Job(models.Model):
 
     def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
         """Delete this job; raises ``JobExecutingError`` (deleting nothing) if it is executing."""
-        from .exceptions import JobExecutingError
-
-        manager = type(self)._default_manager.db_manager(using)
-        deleted = manager.filter(pk=self.pk).delete()
-        if deleted[0] == 0 and manager.filter(pk=self.pk, state=JobState.EXECUTING).exists():
+        deleted = self._as_set(using).delete()
+        if deleted[0] == 0 and self._as_set(using).skipped_by(DELETE):
             raise JobExecutingError(f"Job {self.pk} is executing; cancel it before deleting it.")
         self.pk = None
         return deleted
 
     def cancel(self) -> None:
-        """Cancel this job if it is incomplete (see ``django_oban.cancel_job``)."""
-        from .api import cancel_job
-
-        cancel_job(self)
+        """Cancel this job if it is incomplete, executing included; refreshed when it was."""
+        for row in self._as_set().cancel_returning():
+            self.copy_from(row)
 
     def retry(self) -> None:
-        """Make this job available now unless available or executing (see ``retry_job``)."""
-        from .api import retry_job
+        """Make this job available now unless available or executing; refreshed when it was."""
+        for row in self._as_set().retry_returning():
+            self.copy_from(row)
 
-        retry_job(self)
+    def update(self, changes: Changes) -> Job:
+        """Apply ``changes`` to this job (see ``JobQuerySet.update_many``) and return it refreshed.
 
-    def update(self, changes: dict[str, Any] | Callable[[Job], dict[str, Any]]) -> Job:
-        """Apply ``changes`` to this job (see ``django_oban.update_job``) and return it refreshed."""
-        from .api import update_job
-
-        return update_job(self, changes)
+        Raises ``ValidationError`` (changing nothing) for invalid changes, ``Job.DoesNotExist``
+        if the job is gone.
+        """
+        rows = self._as_set().update_many(changes)
+        if not rows:
+            raise Job.DoesNotExist(f"No job with id {self.pk}.")
+        self.copy_from(rows[0])
+        return self
 
     async def acancel(self) -> None:
-        from .api import acancel_job
-
-        await acancel_job(self)
+        await sync_to_async(self.cancel)()
 
     async def aretry(self) -> None:
-        from .api import aretry_job
+        await sync_to_async(self.retry)()
 
-        await aretry_job(self)
+    async def aupdate(self, changes: Changes) -> Job:
+        return await sync_to_async(self.update)(changes)
 
-    async def aupdate(self, changes: dict[str, Any] | Callable[[Job], dict[str, Any]]) -> Job:
-        from .api import aupdate_job
+    def copy_from(self, row: Job) -> None:
+        """Take every field value of ``row``, the same job as read from the database."""
+        for field in self._meta.concrete_fields:
+            setattr(self, field.attname, getattr(row, field.attname))
 
-        return await aupdate_job(self, changes)
+    def _as_set(self, using: str | None = None) -> JobQuerySet:
+        """This job as a one-row ``JobQuerySet``, where every operation's rule lives."""
+        if self.pk is None:
+            raise ValueError("An unsaved Job has no id; save it first.")
+        return cast(JobQuerySet, type(self)._default_manager.db_manager(using or self._state.db).filter(pk=self.pk))
 
 
 class Node(models.Model):

@@ -1,57 +1,71 @@
-"""``JobQuerySet``: set-based management of jobs, one SQL statement per operation."""
+"""``JobQuerySet``: the one place job semantics live, one SQL statement per operation.
+
+Which states each operation skips, and why, is the table in ``operations.py``; what an
+update writes is an ``Update`` (``updates.py``). Every surface (the functions of ``api.py``,
+``Job`` methods, the admin, the management commands) calls the public methods here::
+
+    jobs = Job.objects.filter(queue="mailers")
+    jobs.cancel(), jobs.retry(), jobs.run_now(), jobs.delete()     # counts (delete: Django's pair)
+    jobs.cancel_returning(), jobs.retry_returning()                # the changed rows
+    jobs.update_many({"priority": 0, "tags": Add(["urgent"])})    # the rows, by id
+    jobs.apply_update(Update.from_changes({...}))                 # a count
+    jobs.count_by_state(), jobs.skipped_by(CANCEL), jobs.affected_by(CANCEL), jobs.stats()
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Greatest
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from .changes import clean_changes, state_after_rescheduling
+from .operations import CANCEL, DELETE, RETRY, RUN_NOW, Operation, operation_named
+from .statements import cancel_values, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
+from .updates import Update, max_attempts_error
 
-if TYPE_CHECKING:
-    from .models import Job
+#: Update changes: a dict (of values, ``Merge`` and ``Add``), an ``Update``, or a callable
+#: receiving each job (its row locked) and returning its dict.
+Changes = Union[Mapping[str, Any], Update, Callable[[Any], Mapping[str, Any]]]
 
-Changes = Union[Mapping[str, Any], Callable[["Job"], Mapping[str, Any]]]
+#: The timestamp a finished state sets, by which pruning measures a job's age.
+FINISHED_AT: dict[str, str] = {
+    JobState.COMPLETED: "completed_at",
+    JobState.CANCELLED: "cancelled_at",
+    JobState.DISCARDED: "discarded_at",
+}
+_ATTEMPT_CONSTRAINT = "oban_jobs_attempt_range"
 
-#: Why each operation leaves some jobs alone: the states it skips, and the reason.
+#: Temporary: the admin's names until it reads ``operations.py`` (to be removed then).
 SKIPPED_STATES: dict[str, tuple[tuple[str, ...], str]] = {
-    "cancel": (FINISHED_STATES, "already finished"),
-    "retry": ((JobState.AVAILABLE, JobState.EXECUTING), "already available or executing"),
-    "delete": ((JobState.EXECUTING,), "executing"),
-}
-
-# Database constraints that a valid-looking update can still break, by the field to blame.
-_CONSTRAINT_MESSAGES = {
-    "oban_jobs_attempt_range": ("max_attempts", "max_attempts cannot be lower than a job's current attempt."),
+    operation.name: (operation.skipped_states, operation.skip_reason) for operation in (CANCEL, RETRY, DELETE)
 }
 
 
-@contextmanager
-def _constraint_errors_as_validation_errors(using: str) -> Iterator[None]:
-    """Run a write in a savepoint; a broken constraint becomes a ``ValidationError``."""
-    try:
-        with transaction.atomic(using=using):
-            yield
-    except IntegrityError as exc:
-        for constraint, (field, message) in _CONSTRAINT_MESSAGES.items():
-            if constraint in str(exc):
-                raise ValidationError({field: [message]}) from exc
-        raise
+def tag_condition(tag: str, using: str) -> models.Q:
+    """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``."""
+    if not isinstance(tag, str):
+        raise TypeError(f"A tag is a string, not {type(tag).__name__} {tag!r}.")
+    tag = tag.strip().lower()
+    if connections[using].features.supports_json_field_contains:
+        return models.Q(tags__contains=[tag])  # the GIN index oban_jobs_tags on PostgreSQL
+    # SQLite has no JSON containment; tags are stored as a JSON array of strings.
+    return models.Q(tags__icontains=json.dumps(tag))
 
 
-class JobQuerySet(models.QuerySet["Job"]):
-    """Filters by state, and set-based cancel / retry / delete / update of the filtered jobs."""
+def is_postgresql(using: str) -> bool:
+    """Whether database ``using`` is PostgreSQL: set-based JSON updates, row locks, notifications."""
+    return connections[using].vendor == "postgresql"
+
+
+class JobQuerySet(models.QuerySet[Any]):
+    """Filters by state, counts, and set-based cancel / retry / delete / update of the filtered jobs."""
 
     # -- filters ---------------------------------------------------------------
 
@@ -85,12 +99,34 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(state__in=FINISHED_STATES)
 
     def tagged(self, tag: str) -> JobQuerySet:
-        """Jobs carrying ``tag`` (compared after normalisation: stripped, lower-cased)."""
-        tag = tag.strip().lower()
-        if connections[self.db].features.supports_json_field_contains:
-            return self.filter(tags__contains=[tag])
-        # SQLite has no JSON containment; tags are stored as a JSON array of strings.
-        return self.filter(tags__icontains=json.dumps(tag))
+        """Jobs carrying ``tag`` (compared after normalisation); ``TypeError`` if it is not a string."""
+        return self.filter(tag_condition(tag, self.db))
+
+    def affected_by(self, operation: str | Operation) -> JobQuerySet:
+        """The jobs of this set that ``operation`` (an ``Operation`` or its name) changes."""
+        return self.exclude(state__in=operation_named(operation).skipped_states)
+
+    # -- counts ------------------------------------------------------------------
+
+    def count_by_state(self) -> dict[str, int]:
+        """``{state: count}`` of this set in ``JobState`` order, states without jobs left out; one query."""
+        rows = dict(self.order_by().values_list("state").annotate(count=models.Count("pk")))
+        return {state: rows[state] for state in JobState.values if state in rows}
+
+    def skipped_by(self, operation: str | Operation) -> dict[str, int]:
+        """How many jobs of this set ``operation`` would skip, by state; one ``GROUP BY`` query.
+
+        Why it skips them is ``operation.skip_reason`` (see ``operations.py``).
+        """
+        return self.filter(state__in=operation_named(operation).skipped_states).count_by_state()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counts of jobs by queue and state: ``{queue: {state: count}}``, every state present."""
+        stats: dict[str, dict[str, int]] = {}
+        rows = self.order_by().values_list("queue", "state").annotate(count=models.Count("pk"))
+        for queue, state, count in rows:
+            stats.setdefault(queue, dict.fromkeys(JobState.values, 0))[state] = count
+        return dict(sorted(stats.items()))
 
     # -- management --------------------------------------------------------------
 
@@ -100,13 +136,26 @@ class JobQuerySet(models.QuerySet["Job"]):
         Executing jobs learn of it through ``job.cancelled()``: on PostgreSQL a trigger
         publishes their ids on the ``oban_jobs_cancelled`` channel when this commits.
         """
-        target, values = self._cancel_plan()
-        return target._write(values)
+        return self.affected_by(CANCEL)._write(cancel_values())
+
+    def cancel_returning(self) -> list[Any]:
+        """Like ``cancel()``, returning the cancelled jobs as stored (one ``UPDATE … RETURNING``)."""
+        return update_returning(self.affected_by(CANCEL), cancel_values())
 
     def retry(self) -> int:
-        """Make every job of this set that is not available or executing available now."""
-        target, values = self._retry_plan()
-        return target._write(values)
+        """Make every job of this set that is not available or executing available now; return the count.
+
+        ``max_attempts`` becomes ``max(max_attempts, attempt + 1)`` so an exhausted job runs once more.
+        """
+        return self.affected_by(RETRY)._write(retry_values())
+
+    def retry_returning(self) -> list[Any]:
+        """Like ``retry()``, returning the retried jobs as stored (one ``UPDATE … RETURNING``)."""
+        return update_returning(self.affected_by(RETRY), retry_values())
+
+    def run_now(self) -> int:
+        """Make the scheduled and retryable jobs of this set due now; return the count."""
+        return self.affected_by(RUN_NOW).apply_update(Update.from_changes({"schedule_in": 0}))
 
     def delete(self) -> tuple[int, dict[str, int]]:  # type: ignore[override]
         """Delete the jobs of this set, except executing ones, in one statement.
@@ -117,61 +166,68 @@ class JobQuerySet(models.QuerySet["Job"]):
         self._not_support_combined_queries("delete")  # type: ignore[attr-defined]
         if self.query.is_sliced:
             raise TypeError("Cannot use 'limit' or 'offset' with delete().")
-        deletable = self.exclude(state=JobState.EXECUTING).order_by()
+        deletable = self.affected_by(DELETE).order_by()
         with transaction.mark_for_rollback_on_error(using=deletable.db):
-            count = deletable._raw_delete(deletable.db)
+            count: int = deletable._raw_delete(deletable.db)
         return count, {self.model._meta.label: count}
 
     delete.alters_data = True  # type: ignore[attr-defined]
 
-    def update_many(self, changes: Changes) -> list[Job]:
-        """Apply ``changes`` (a dict, or a callable receiving each job) to every job of this set.
+    def update_many(self, changes: Changes) -> list[Any]:
+        """Apply ``changes`` to every job of this set and return the jobs as stored, by id.
 
-        Returns the updated jobs ordered by id. Invalid changes raise ``ValidationError``
-        naming the field and change no job at all.
+        ``changes``: a dict (``Merge``/``Add`` values merge instead of replacing), an
+        ``Update``, or a callable receiving each job and returning its dict. Invalid changes
+        raise ``ValidationError`` naming the field and change no job at all. On PostgreSQL a
+        dict is one ``UPDATE … RETURNING`` whatever it holds.
         """
         if callable(changes):
-            return self._update_each(changes)
-        now = timezone.now()
-        values = self._update_values(clean_changes(changes, now), now)
-        if not values:
+            compute = changes
+            return update_each(self, lambda job: Update.from_changes(compute(job)))
+        update = Update.from_changes(changes)
+        if not update:
             return list(self.order_by("pk"))
-        with _constraint_errors_as_validation_errors(self.db):
-            jobs = self._write_returning(values)
+        if update.reads_jobs and not is_postgresql(self.db):
+            return update_each(self, lambda job: update)
+        with self._max_attempts_checked(update):
+            jobs = update_returning(self, update.expressions(timezone.now()))
         return sorted(jobs, key=lambda job: job.pk)
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Counts of jobs by queue and state: ``{queue: {state: count}}``, every state present."""
-        stats: dict[str, dict[str, int]] = {}
-        rows = self.order_by().values_list("queue", "state").annotate(count=models.Count("pk"))
-        for queue, state, count in rows:
-            stats.setdefault(queue, dict.fromkeys(JobState.values, 0))[state] = count
-        return dict(sorted(stats.items()))
+    def apply_update(self, update: Update) -> int:
+        """Write ``update`` to every job of this set; return how many were updated.
 
-    def skipped_by(self, operation: str) -> dict[str, int]:
-        """How many jobs of this set ``operation`` ("cancel", "retry", "delete") would skip, by state.
-
-        One ``GROUP BY`` query. The reason for a state is ``SKIPPED_STATES[operation][1]``.
+        For callers that need no rows: one ``UPDATE`` on PostgreSQL whatever the update holds;
+        on SQLite merges and added tags read and write each job in one transaction.
         """
-        states, _ = SKIPPED_STATES[operation]
-        rows = self.filter(state__in=states).order_by().values_list("state").annotate(count=models.Count("pk"))
-        return dict(sorted(rows))
+        if not update:
+            return self.count()
+        if update.reads_jobs and not is_postgresql(self.db):
+            return len(update_each(self, lambda job: update))
+        with self._max_attempts_checked(update):
+            return self._write(update.expressions(timezone.now()))
+
+    def check_max_attempts(self, max_attempts: int) -> None:
+        """Raise ``ValidationError`` (naming the jobs) if ``max_attempts`` is below a job's attempt in this set.
+
+        For callers that write in several transactions and must refuse before the first.
+        """
+        ids = list(self.filter(attempt__gt=max_attempts).order_by("pk").values_list("pk", flat=True)[:11])
+        if ids:
+            raise max_attempts_error(ids)
+
+    # -- pruning -------------------------------------------------------------------
 
     def prunable(self, older_than: float | timedelta, *, states: Iterable[str] = FINISHED_STATES) -> JobQuerySet:
-        """The jobs of this set in ``states`` (finished ones) that finished more than ``older_than`` ago."""
-        if isinstance(older_than, (int, float)):
-            older_than = timedelta(seconds=older_than)
-        cutoff = timezone.now() - older_than
-        finished_at: dict[str, str] = {
-            JobState.COMPLETED: "completed_at",
-            JobState.CANCELLED: "cancelled_at",
-            JobState.DISCARDED: "discarded_at",
-        }
+        """The jobs of this set in ``states`` (finished ones) that finished more than ``older_than`` ago.
+
+        ``older_than``: seconds or a ``timedelta``, not negative; ``ValueError`` otherwise.
+        """
+        cutoff = _cutoff(older_than)
         condition = models.Q()
         for state in states:
-            if state not in finished_at:
+            if state not in FINISHED_AT:
                 raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
-            condition |= models.Q(state=state, **{f"{finished_at[state]}__lt": cutoff})
+            condition |= models.Q(state=state, **{f"{FINISHED_AT[state]}__lt": cutoff})
         return self.filter(condition) if condition else self.none()
 
     def prune(
@@ -186,17 +242,20 @@ class JobQuerySet(models.QuerySet["Job"]):
         Works in batches of ``batch_size`` rows, one short ``DELETE`` statement (and
         transaction) each, so a huge backlog never holds long locks. Returns the count.
         """
-        states = tuple(states)
-        prunable = self.prunable(older_than, states=states)
-        if not states:
-            return 0
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+        prunable = self.prunable(older_than, states=tuple(states))
         total = 0
         while True:
             batch = prunable.order_by().values("pk")[:batch_size]
-            deleted = self.model._default_manager.db_manager(self.db).filter(pk__in=batch)._raw_delete(self.db)
+            # The outer statement repeats the conditions: PostgreSQL re-checks them on a row
+            # changed since the batch was chosen, so a job retried meanwhile is kept.
+            deleted: int = prunable.filter(pk__in=batch).order_by()._raw_delete(self.db)
             total += deleted
             if deleted < batch_size:
                 return total
+
+    # -- async twins -----------------------------------------------------------------
 
     async def acancel(self) -> int:
         return await sync_to_async(self.cancel)()
@@ -204,108 +263,63 @@ class JobQuerySet(models.QuerySet["Job"]):
     async def aretry(self) -> int:
         return await sync_to_async(self.retry)()
 
-    async def aupdate_many(self, changes: Changes) -> list[Job]:
+    async def aupdate_many(self, changes: Changes) -> list[Any]:
         return await sync_to_async(self.update_many)(changes)
+
+    async def aapply_update(self, update: Update) -> int:
+        return await sync_to_async(self.apply_update)(update)
 
     async def astats(self) -> dict[str, dict[str, int]]:
         return await sync_to_async(self.stats)()
 
     # -- internals -----------------------------------------------------------------
 
-    def _cancel_plan(self) -> tuple[JobQuerySet, dict[str, Any]]:
-        return self.incomplete(), {"state": JobState.CANCELLED, "cancelled_at": timezone.now()}
-
-    def _retry_plan(self) -> tuple[JobQuerySet, dict[str, Any]]:
-        values = {
-            "state": JobState.AVAILABLE,
-            "scheduled_at": timezone.now(),
-            "completed_at": None,
-            "cancelled_at": None,
-            "discarded_at": None,
-            "max_attempts": Greatest(F("max_attempts"), F("attempt") + 1),
-        }
-        return self.exclude(state__in=[JobState.AVAILABLE, JobState.EXECUTING]), values
-
     @staticmethod
     def _update_values(cleaned: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Field values for a set-based update, with the state change that rescheduling implies."""
-        values = dict(cleaned)
-        scheduled_at = values.get("scheduled_at")
-        if scheduled_at is not None:
-            moves = {
-                state: state_after_rescheduling(state, scheduled_at, now)
-                for state in (JobState.AVAILABLE, JobState.SCHEDULED)
-            }
-            whens = [When(state=old, then=Value(new)) for old, new in moves.items() if old != new]
-            if whens:
-                values["state"] = Case(*whens, default=F("state"), output_field=models.TextField())
-        return values
+        """Temporary: the admin's until it calls ``apply_update()`` (to be removed then)."""
+        return Update(cleaned).expressions(now)
+
+    @contextmanager
+    def _max_attempts_checked(self, update: Update) -> Iterator[None]:
+        """Run a write setting max_attempts in a savepoint; a job's attempt above it is a ``ValidationError``."""
+        maximum = update.max_attempts
+        if maximum is None:
+            yield
+            return
+        try:
+            with transaction.atomic(using=self.db):
+                yield
+        except IntegrityError as exc:
+            if _ATTEMPT_CONSTRAINT not in str(exc):
+                raise
+            self.check_max_attempts(maximum)
+            raise max_attempts_error() from exc
 
     def _write(self, values: dict[str, Any]) -> int:
         """``UPDATE`` every row of this set; returns the row count."""
-        return self.order_by().update(**values)
-
-    def _write_returning(self, values: dict[str, Any]) -> list[Job]:
-        """``UPDATE … RETURNING *`` every row of this set, in one statement."""
-        self._not_support_combined_queries("update")  # type: ignore[attr-defined]
-        if self.query.is_sliced:
-            raise TypeError("Cannot update a query once a slice has been taken.")
-        query = self.order_by().query.chain(UpdateQuery)
-        query.add_update_values(values)  # type: ignore[attr-defined]
-        query.annotations = {}
-        try:
-            sql, params = query.get_compiler(self.db).as_sql()
-        except EmptyResultSet:
-            return []
-        if not sql:
-            return []
-        with transaction.mark_for_rollback_on_error(using=self.db):
-            return list(self.model._default_manager.db_manager(self.db).raw(f"{sql} RETURNING *", params))
-
-    def _update_each(self, compute: Callable[[Job], Mapping[str, Any]]) -> list[Job]:
-        """Lock the rows, compute and validate every job's changes, then write them all."""
-        with transaction.atomic(using=self.db):
-            jobs: list[Job] = list(self.select_for_update().order_by("pk"))
-            now = timezone.now()
-            plans: list[tuple[Job, dict[str, Any]]] = []
-            errors: dict[str, list[str]] = {}
-            for job in jobs:
-                try:
-                    plans.append((job, _checked_changes(job, compute(job), now)))
-                except ValidationError as exc:
-                    for field, messages in exc.update_error_dict({}).items():
-                        errors.setdefault(field, []).extend(f"Job {job.pk}: {message}" for message in _texts(messages))
-            if errors:
-                raise ValidationError(errors)
-            changed, fields = _apply_in_memory(plans, now)
-            if changed:
-                self.model._default_manager.db_manager(self.db).bulk_update(changed, sorted(fields))
-        return jobs
+        count: int = self.order_by().update(**values)
+        return count
 
 
-def _checked_changes(job: Job, changes: Any, now: datetime) -> dict[str, Any]:
-    cleaned = clean_changes(changes, now)
-    if cleaned.get("max_attempts", job.max_attempts) < job.attempt:
-        raise ValidationError({"max_attempts": [_CONSTRAINT_MESSAGES["oban_jobs_attempt_range"][1]]})
-    return cleaned
+@contextmanager
+def _constraint_errors_as_validation_errors(using: str) -> Iterator[None]:
+    """Temporary: the admin's until it calls ``apply_update()`` (to be removed then)."""
+    try:
+        with transaction.atomic(using=using):
+            yield
+    except IntegrityError as exc:
+        if _ATTEMPT_CONSTRAINT in str(exc):
+            raise max_attempts_error() from exc
+        raise
 
 
-def _apply_in_memory(plans: list[tuple[Job, dict[str, Any]]], now: datetime) -> tuple[list[Job], set[str]]:
-    """Set each job's new values (and the state rescheduling implies); return the changed jobs and fields."""
-    changed: list[Job] = []
-    fields: set[str] = set()
-    for job, cleaned in plans:
-        if not cleaned:
-            continue
-        for field, value in cleaned.items():
-            setattr(job, field, value)
-        fields.update(cleaned)
-        if "scheduled_at" in cleaned:
-            job.state = state_after_rescheduling(job.state, job.scheduled_at, now)
-            fields.add("state")
-        changed.append(job)
-    return changed, fields
-
-
-def _texts(messages: list[Any]) -> list[str]:
-    return [message for error in messages for message in ValidationError(error).messages]
+def _cutoff(older_than: Any) -> datetime:
+    """``now - older_than`` for seconds or a ``timedelta`` that is not negative."""
+    try:
+        if isinstance(older_than, (int, float)) and not isinstance(older_than, bool) and math.isfinite(older_than):
+            older_than = timedelta(seconds=older_than)
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError(f"older_than must be a non-negative number of seconds or timedelta, not {older_than!r}.")
+        return timezone.now() - older_than
+    except OverflowError:
+        raise ValueError(f"older_than {older_than!r} reaches back before the year 1.") from None

@@ -108,7 +108,8 @@ def parse_update(options: dict[str, Any]) -> Update:
     except ValidationError as exc:
         problems = [_describe(field, messages, given) for field, messages in exc.message_dict.items()]
         raise CommandError(" ".join(problems)) from None
-    return Update(cleaned, cleaned.pop("meta", {}), add_tags)
+    meta = cleaned.pop("meta", None)
+    return Update(cleaned, {"meta": meta} if meta is not None else {}, tuple(add_tags))
 
 
 def _dest(option: str) -> str:
