@@ -2,6 +2,8 @@
 # that editing the package can never change what an applied migration did. Later changes to
 # the triggers go in new migrations.
 
+from typing import Any
+
 import django
 import django.core.validators
 import django.utils.timezone
@@ -53,15 +55,15 @@ DROP FUNCTION IF EXISTS oban_jobs_notify_insert();
 """
 
 
-def check_constraint(condition, name):
+def check_constraint(condition: models.Q, name: str) -> models.CheckConstraint:
     """A ``CheckConstraint``; Django 5.1 renamed its ``check`` argument to ``condition``."""
     if django.VERSION >= (5, 1):
         return models.CheckConstraint(condition=condition, name=name)
-    return models.CheckConstraint(check=condition, name=name)
+    return models.CheckConstraint(check=condition, name=name)  # type: ignore[call-arg]
 
 
-def _on_postgresql(sql):
-    def run(apps, schema_editor):
+def _on_postgresql(sql: str) -> Any:
+    def run(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(sql)
 

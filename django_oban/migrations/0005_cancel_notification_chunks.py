@@ -5,6 +5,8 @@ exceeds PostgreSQL's 8,000-byte payload limit, and the cancelling statement fail
 of at most 20 characters and their commas stay under 6,300 bytes.
 """
 
+from typing import Any
+
 from django.db import migrations
 
 UPDATE_FUNCTION_SQL = """
@@ -51,8 +53,8 @@ $$;
 """
 
 
-def _on_postgresql(sql):
-    def run(apps, schema_editor):
+def _on_postgresql(sql: str) -> Any:
+    def run(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(sql)
 

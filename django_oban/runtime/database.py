@@ -128,7 +128,7 @@ def release_lost_claims(queue: str, node: str, claimed: set[int], using: str = "
         return 0
     with connections[using].cursor() as cursor:
         cursor.execute(RELEASE_LOST_CLAIMS_SQL, [queue, node, sorted(claimed), node])
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _claim_order(job: Job) -> tuple[Any, ...]:

@@ -111,7 +111,7 @@ def rescue(rescue_after: float, using: str = "default") -> int:
         return _rescue_portable(rescue_after, using)
     with connections[using].cursor() as cursor:
         cursor.execute(RESCUE_SQL, {"after": rescue_after})
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def try_lead(using: str = "default") -> bool:
