@@ -59,7 +59,7 @@ WSGI_APPLICATION = "testproject.wsgi.application"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=0,
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),  # worker subprocesses of the tests
     )
 }
 

@@ -28,6 +28,7 @@ from .jobs import (
     RecordsUnstorable,
     SnoozesBadly,
     TimesOutBadly,
+    TimesOutStubbornly,
 )
 
 DISCARDED, RETRYABLE, COMPLETED = JobState.DISCARDED, JobState.RETRYABLE, JobState.COMPLETED
@@ -205,3 +206,48 @@ def test_at_concurrency_1_every_misbehaving_job_is_recorded_and_the_queue_goes_o
         assert_recorded(job, state, error)
     assert Job.objects.get(pk=finished_receiver_fails.pk).state == COMPLETED
     assert not Job.objects.filter(state=JobState.EXECUTING).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_timed_out_job_holds_its_slot_until_it_has_really_ended(tmp_path) -> None:
+    interrupted, ended = tmp_path / "interrupted", tmp_path / "ended"
+    stubborn = TimesOutStubbornly.enqueue(
+        {"seconds": 1.5, "timeout": 0.1, "interrupted": str(interrupted), "ended": str(ended)}, max_attempts=1
+    )
+    following = Noop.enqueue(priority=1)
+    ended_when_the_next_job_started: list[bool] = []
+
+    def on_started(sender, job, **kwargs):
+        if job.pk == following.pk:
+            ended_when_the_next_job_started.append(ended.exists())
+
+    job_started.connect(on_started)
+    try:
+        with running_worker({"default": 1}):
+            wait_until(lambda: Job.objects.get(pk=following.pk).state == COMPLETED, timeout=30)
+    finally:
+        job_started.disconnect(on_started)
+    assert ended_when_the_next_job_started == [True]
+    assert interrupted.exists()
+    assert_recorded(stubborn, DISCARDED, "JobTimeout: timed out after 0.1s")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_outcome_the_database_refuses_is_written_as_a_failure_without_blocking_the_others() -> None:
+    from django_oban.runtime import database
+    from django_oban.runtime.execution import Outcome, execute
+
+    Noop.enqueue()
+    RecordsUnstorable.enqueue({"kind": "nul"})
+    poisoned, fine = database.claim("default", 2, "n1")
+    # An outcome that skipped the runtime's own cleaning: PostgreSQL refuses NUL in jsonb.
+    refused = Outcome(poisoned, COMPLETED, 0.0, changes={"completed_at": timezone.now()}, meta={"recorded": "\x00"})
+    database.acknowledge([refused, execute(fine)])
+    poisoned.refresh_from_db()
+    fine.refresh_from_db()
+    assert poisoned.state == RETRYABLE
+    assert "DataError" in poisoned.errors[-1]["error"]
+    assert fine.state == COMPLETED
+    assert fine.meta == {"recorded": {"text\ufffdkey": "a\ufffdb"}}
