@@ -39,11 +39,14 @@ _COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
 _DATETIMES = [n for n, field in enumerate(_FIELDS) if field.get_internal_type() == "DateTimeField"]
 
 #: ``attempted_by`` gets the node appended, trimmed to its last ATTEMPTED_BY_LIMIT entries
-#: (the jsonpath runs only for the rare job already at the limit).
+#: (the jsonpath runs only for the rare job already at the limit; a value that is not a
+#: list, written by hand, is replaced rather than failing every claim of the queue).
 CLAIM_SQL = f"""
 UPDATE {_JOBS}
 SET state = 'executing', attempt = attempt + 1, attempted_at = now(),
-    attempted_by = CASE WHEN jsonb_array_length(attempted_by) < {ATTEMPTED_BY_LIMIT} THEN attempted_by
+    attempted_by = CASE
+      WHEN jsonb_typeof(attempted_by) <> 'array' THEN '[]'::jsonb
+      WHEN jsonb_array_length(attempted_by) < {ATTEMPTED_BY_LIMIT} THEN attempted_by
       ELSE jsonb_path_query_array(attempted_by, '$[last - {ATTEMPTED_BY_LIMIT - 2} to last]')
     END || jsonb_build_array(%s::text),
     max_attempts = GREATEST(max_attempts, attempt + 1)
@@ -69,6 +72,7 @@ WHERE j.id = a.id AND j.attempt = a.attempt AND j.state = 'executing'
 ACK_AND_CLAIM_SQL = f"WITH acked AS ({ACK_COMPLETED_SQL.strip()} RETURNING j.id)\n{CLAIM_SQL.strip()}"
 
 def is_postgres(using: str = "default") -> bool:
+    """Whether the database ``using`` is PostgreSQL (else the portable, single-process paths)."""
     return connections[using].vendor == "postgresql"
 
 
@@ -217,7 +221,8 @@ def _claim_portable(queue: str, limit: int, node: str, using: str) -> list[Job]:
             job.attempt += 1
             job.max_attempts = max(job.max_attempts, job.attempt)
             job.attempted_at = now
-            job.attempted_by = [*job.attempted_by, node][-ATTEMPTED_BY_LIMIT:]
+            history = job.attempted_by if isinstance(job.attempted_by, list) else []
+            job.attempted_by = [*history, node][-ATTEMPTED_BY_LIMIT:]
             Job.objects.using(using).filter(pk=job.pk, state=JobState.AVAILABLE).update(
                 state=job.state,
                 attempt=job.attempt,

@@ -56,3 +56,13 @@ def test_releasing_lost_claims_leaves_an_earlier_runs_jobs_of_the_same_name_for_
     nodes.register("web-1")  # restarted under the same name
     assert database.release_lost_claims("default", "web-1", claimed=set()) == 0
     assert Job.objects.get(pk=orphan.pk).state == JobState.EXECUTING
+
+
+@pytest.mark.parametrize("garbage", [{}, "web-0", 7])
+def test_an_attempted_by_that_is_not_a_list_is_replaced_and_does_not_block_the_queue(garbage: object) -> None:
+    job = make_job(attempted_by=garbage, attempt=0)
+    behind = make_job(attempt=0)
+    claimed = database.claim("default", 2, "web-1")
+    assert {claimed_job.pk for claimed_job in claimed} == {job.pk, behind.pk}
+    job.refresh_from_db()
+    assert job.attempted_by == ["web-1"]
