@@ -21,6 +21,8 @@ _EXPORTS = {
     },
     "insert_all": "api",
     "ainsert_all": "api",
+    "Merge": "updates",
+    "Add": "updates",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -56,4 +58,5 @@ if TYPE_CHECKING:
     )
     from .exceptions import JobExecutingError
     from .states import JobState
+    from .updates import Add, Merge
     from .workers import Cancel, Record, Snooze, Worker

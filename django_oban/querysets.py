@@ -25,7 +25,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
-from .operations import CANCEL, DELETE, RETRY, RUN_NOW, Operation, operation_named
+from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .statements import cancel_values, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 from .updates import Update, max_attempts_error
@@ -172,6 +172,22 @@ class JobQuerySet(models.QuerySet[Any]):
         return count, {self.model._meta.label: count}
 
     delete.alters_data = True  # type: ignore[attr-defined]
+
+    def perform(self, operation: str | Operation) -> int:
+        """Run ``operation`` (cancel, retry, run_now, delete or prune, by name or from the table)
+        on this set; return how many jobs it changed. An update needs its changes: ``apply_update()``.
+        """
+        writes: dict[str, Callable[[], int]] = {
+            "cancel": self.cancel,
+            "retry": self.retry,
+            "run_now": self.run_now,
+            "delete": lambda: self.delete()[0],
+            "prune": lambda: self.affected_by(PRUNE).delete()[0],
+        }
+        name = operation_named(operation).name
+        if name not in writes:
+            raise ValueError(f"{name} needs its changes: call apply_update() or update_many().")
+        return writes[name]()
 
     def update_many(self, changes: Changes) -> list[Any]:
         """Apply ``changes`` to every job of this set and return the jobs as stored, by id.

@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from django_oban.management import base
+from django_oban.management import batches
 from django_oban.models import Job
 from django_oban.querysets import JobQuerySet
 from django_oban.states import JobState
@@ -162,7 +162,7 @@ def ctrl_c_after_commit(monkeypatch: pytest.MonkeyPatch, commit: int) -> None:
         if len(commits) == commit:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(base.transaction, "atomic", atomic)
+    monkeypatch.setattr(batches.transaction, "atomic", atomic)
 
 
 def run_catching_ctrl_c(*args: Any, **options: Any) -> None:
@@ -216,7 +216,7 @@ def test_ctrl_c_or_a_database_error_before_the_first_write(monkeypatch, exceptio
     def counting_fails(queryset: JobQuerySet) -> dict[str, int]:
         raise exception
 
-    monkeypatch.setattr(base, "counts_by_state", counting_fails)
+    monkeypatch.setattr(JobQuerySet, "count_by_state", counting_fails)
     stdout = io.StringIO()
 
     with pytest.raises(CommandError, match=message) as error:

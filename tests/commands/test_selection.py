@@ -8,7 +8,7 @@ import pytest
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from django_oban.management.base import parse_duration
+from django_oban.management.arguments import parse_duration
 from django_oban.states import JobState
 
 from ..conftest import ALL_STATES, make_job, snapshot

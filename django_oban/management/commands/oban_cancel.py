@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_oban.management.base import JobsCommand
+from django_oban.management.jobs_command import JobsCommand
 
 
 class Command(JobsCommand):

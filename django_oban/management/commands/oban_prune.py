@@ -7,17 +7,12 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
+from django_oban.changes import DURATION_HELP
 from django_oban.conf import oban_settings
-from django_oban.management.base import (
-    DURATION_HELP,
-    Operation,
-    OperationCommand,
-    Selection,
-    delete_jobs,
-    parse_age,
-    parse_states,
-)
-from django_oban.models import Job
+from django_oban.management.arguments import parse_age, parse_states
+from django_oban.management.jobs_command import OperationCommand
+from django_oban.management.selection import Selection, all_jobs
+from django_oban.operations import PRUNE
 from django_oban.states import FINISHED_STATES
 
 
@@ -43,12 +38,12 @@ class Command(OperationCommand):
         super().add_arguments(parser)
 
     def handle(self, **options: Any) -> None:
-        older_than = parse_age(options["older_than"] or oban_settings.PRUNE_AFTER, "--older-than")
+        given = options["older_than"]
+        older_than = parse_age(oban_settings.PRUNE_AFTER if given is None else given, "--older-than")
         states = parse_states(options["state"]) or list(FINISHED_STATES)
         unfinished = [state for state in states if state not in FINISHED_STATES]
         if unfinished:
             raise CommandError(
                 f"Invalid --state {unfinished[0]!r}: only finished jobs ({', '.join(FINISHED_STATES)}) can be pruned."
             )
-        prunable = Job.objects.prunable(older_than, states=states)
-        self.perform(Operation("prune", "Pruned", delete_jobs), Selection(prunable), options)
+        self.perform(PRUNE, Selection(all_jobs().prunable(older_than, states=states)), options)

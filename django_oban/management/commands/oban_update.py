@@ -8,19 +8,18 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from django_oban.changes import clean_changes, normalize_tags
-from django_oban.management.base import (
-    DURATION_HELP,
-    JobsCommand,
-    Operation,
-    Selection,
+from django_oban.changes import DURATION_HELP
+from django_oban.management.arguments import (
     parse_duration,
     parse_int,
     parse_json_object,
     parse_name,
     reject_nul,
 )
-from django_oban.updates import Update, attempts_above
+from django_oban.management.jobs_command import JobsCommand
+from django_oban.management.selection import select_jobs
+from django_oban.operations import UPDATE
+from django_oban.updates import Add, Merge, Update
 
 #: The option that sets each field (``schedule_in`` sets ``scheduled_at`` relative to now).
 OPTIONS: dict[str, str] = {
@@ -79,37 +78,41 @@ class Command(JobsCommand):
             help="Run the jobs at this ISO 8601 time, e.g. 2030-01-31T09:00:00+00:00 (without an offset: TIME_ZONE).",
         )
 
-    def operation(self, selection: Selection, options: dict[str, Any]) -> Operation:
+    def handle(self, **options: Any) -> None:
+        selection = select_jobs(options["ids"], options)
         update = parse_update(options)
-        maximum = update.changes.get("max_attempts")
-        blocking = None if maximum is None else attempts_above(selection.queryset, maximum)
-        if blocking:
-            raise CommandError(
-                f"Invalid --set-max-attempts {maximum}: lower than the attempts already made by job {blocking}."
-            )
-        return Operation("update", "Updated", update.apply)
+        if update.max_attempts is not None:
+            try:
+                selection.queryset.check_max_attempts(update.max_attempts)
+            except ValidationError as exc:
+                raise CommandError(f"Invalid --set-max-attempts {update.max_attempts}: {' '.join(exc.messages)}") from None
+        self.perform(UPDATE, selection, options, apply=lambda jobs: jobs.apply_update(update))
 
 
 def parse_update(options: dict[str, Any]) -> Update:
-    """Validate every new value with the rules of ``update_job``; raise ``CommandError`` naming the bad one."""
+    """The ``Update`` the flags ask for, validated with the rules of every update; ``CommandError`` naming a bad flag.
+
+    ``--set-meta`` merges into meta; ``--add-tag`` adds tags (onto ``--set-tags`` if given too).
+    """
     given = {field: options.get(_dest(option)) for field, option in OPTIONS.items()}
     given = {field: value for field, value in given.items() if value is not None}
-    add_tags = normalize_tags([parse_name(tag, "--add-tag") for tag in options.get("add_tag", [])])
+    add_tags = [parse_name(tag, "--add-tag") for tag in options.get("add_tag", [])]
     if not given and not add_tags:
         raise CommandError(f"Nothing to update: give at least one of {', '.join(OPTIONS.values())}, --add-tag.")
     if "schedule_in" in given and "scheduled_at" in given:
         raise CommandError("Give --schedule-in or --scheduled-at, not both.")
     changes = {field: _parse(field, value) for field, value in given.items()}
+    if "meta" in changes:
+        changes["meta"] = Merge(changes["meta"])
     if "tags" in changes:
         changes["tags"] = [*changes["tags"], *add_tags]
-        add_tags = []
+    elif add_tags:
+        changes["tags"] = Add(add_tags)
     try:
-        cleaned = clean_changes(changes)
+        return Update.from_changes(changes)
     except ValidationError as exc:
         problems = [_describe(field, messages, given) for field, messages in exc.message_dict.items()]
         raise CommandError(" ".join(problems)) from None
-    meta = cleaned.pop("meta", None)
-    return Update(cleaned, {"meta": meta} if meta is not None else {}, tuple(add_tags))
 
 
 def _dest(option: str) -> str:
@@ -132,4 +135,6 @@ def _parse(field: str, value: Any) -> Any:
 
 
 def _describe(field: str, messages: list[str], given: dict[str, Any]) -> str:
+    if field not in given:  # tags given by --add-tag alone
+        return f"Invalid --add-tag: {' '.join(messages)}"
     return f"Invalid {OPTIONS[field]} {given[field]!r}: {' '.join(messages)}"
