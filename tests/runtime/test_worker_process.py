@@ -14,7 +14,7 @@ from django_oban.states import JobState
 from tests.pgcluster import ENV_DATA_DIR, pg_ctl
 
 from .helpers import running_worker, start_worker, wait_until, worker_env
-from .jobs import Cancellable, Fast, Noop
+from .jobs import Cancellable, Fast, UsesTheOrm
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -77,17 +77,20 @@ def test_a_postgresql_restart_mid_run_loses_no_job(monkeypatch) -> None:
     data_dir = os.environ.get(ENV_DATA_DIR)
     if not data_dir:
         pytest.skip("needs the throw-away cluster of runtests.py")
-    insert_all([Noop.new() for _ in range(50)])
-    worker = start_worker("--queues", "default=5")
+    # Jobs that use the ORM (max_attempts=1: one that met a dead connection would be discarded),
+    # on job threads that keep their connections across jobs.
+    insert_all([UsesTheOrm.new() for _ in range(50)])
+    worker = start_worker("--queues", "default=5", env=worker_env(DJANGO_CONN_MAX_AGE="600"))
     try:
         wait_until(lambda: count(JobState.COMPLETED) == 50, timeout=30, interval=0.1)
         connection.close()
         pg_ctl(data_dir, "restart", "-w", "-m", "fast")
-        insert_all([Noop.new() for _ in range(50)])
-        wait_until(lambda: count(JobState.COMPLETED) == 100, timeout=30, interval=0.1)
+        insert_all([UsesTheOrm.new() for _ in range(50)])
+        wait_until(lambda: count(JobState.COMPLETED) + count(JobState.DISCARDED) == 100, timeout=30, interval=0.1)
     finally:
         status, output = stop(worker)
     assert status == 0, output
+    assert count(JobState.COMPLETED) == 100, list(Job.objects.filter(state=JobState.DISCARDED).values("errors"))
     assert set(Job.objects.values_list("attempt", flat=True)) == {1}
 
 
