@@ -85,9 +85,10 @@ def checked_timeout(seconds: Any) -> float | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, Real):
         raise TypeError(f"timeout() returned {seconds!r}: expected a number of seconds or None")
-    if not (math.isfinite(seconds) and seconds > 0):
+    value = float(seconds)
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"timeout() returned {seconds!r}: expected a positive, finite number of seconds or None")
-    return min(float(seconds), threading.TIMEOUT_MAX)
+    return min(value, threading.TIMEOUT_MAX)
 
 
 def call_process(worker: Worker, job: Job, timeout: Any) -> Any:

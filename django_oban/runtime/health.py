@@ -68,9 +68,9 @@ class JobConnections:
         moved, self.seen = current != self.seen, current
         try:
             for wrapper in connections.all(initialized_only=True):
-                if wrapper.connection is not None and not wrapper.in_atomic_block:
-                    if moved or _closed_by_server(wrapper):
-                        _close(wrapper)
+                idle = wrapper.connection is not None and not wrapper.in_atomic_block
+                if idle and (moved or _closed_by_server(wrapper)):
+                    _close(wrapper)
             close_old_connections()
         except Exception:  # noqa: BLE001 - the job then finds the connection broken itself
             logger.debug("checking a job thread's connections failed", exc_info=True)
@@ -116,7 +116,8 @@ class Reconnection:
         self.failures += 1
         connection_broke()
         close_connection()
-        return min(RECONNECT_DELAY * 2 ** (self.failures - 1), MAX_RECONNECT_DELAY)
+        doublings = min(self.failures - 1, 16)  # however long the outage, no float overflow
+        return min(RECONNECT_DELAY * 2.0**doublings, MAX_RECONNECT_DELAY)
 
     def succeeded(self) -> None:
         """Record a successful attempt; logs that the loop is back after an outage."""

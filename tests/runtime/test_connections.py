@@ -168,6 +168,14 @@ def test_reconnection_backs_off_exponentially_up_to_a_cap_and_logs_once_per_outa
     ]
 
 
+def test_a_long_outage_keeps_the_capped_delay() -> None:
+    from django_oban.runtime.health import MAX_RECONNECT_DELAY, Reconnection
+
+    reconnection = Reconnection("claiming")
+    delays = [reconnection.failed(OperationalError("down")) for _ in range(5000)]  # hours of outage
+    assert delays[-1] == MAX_RECONNECT_DELAY
+
+
 def test_a_producer_logs_one_warning_per_outage_and_one_line_when_back(monkeypatch, caplog) -> None:
     from django_oban.runtime import database
 
