@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from django_oban.models import Job
+from django_oban.operations import CANCEL, DELETE, RETRY, RUN_NOW, UPDATE
 from django_oban.states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 
 from .conftest import ALL_STATES, make_job
@@ -179,6 +180,59 @@ class TestPrune:
     def test_refuses_incomplete_states(self):
         with pytest.raises(ValueError, match="executing"):
             Job.objects.prune(60, states=["executing"])
+
+    @pytest.mark.parametrize(
+        "older_than", [timedelta(days=-5), -1, float("nan"), float("inf"), "7", None, True, timedelta.max, 1e300]
+    )
+    def test_refuses_an_age_that_is_negative_or_not_a_finite_duration(self, older_than):
+        make_job(JobState.COMPLETED, completed_at=timezone.now() - timedelta(hours=1))
+        make_job(JobState.COMPLETED)
+
+        with pytest.raises(ValueError, match="older_than"):
+            Job.objects.prune(older_than)
+
+        assert Job.objects.count() == 2
+
+    @pytest.mark.parametrize("batch_size", [0, -1, 2.5, None])
+    def test_refuses_a_batch_size_that_is_not_a_positive_integer(self, batch_size):
+        with pytest.raises(ValueError, match="batch_size"):
+            Job.objects.prune(60, batch_size=batch_size)
+
+
+class TestOperationsTable:
+    """What ``operations.py`` says each operation skips is what the QuerySet does."""
+
+    @pytest.mark.parametrize("operation", [CANCEL, RETRY, DELETE, RUN_NOW])
+    def test_each_operation_changes_exactly_the_states_it_does_not_skip(self, operation):
+        jobs = {state: make_job(state) for state in ALL_STATES}
+        before = {row["id"]: row for row in Job.objects.values()}
+
+        assert Job.objects.all().skipped_by(operation) == {state: 1 for state in operation.skipped_states}
+        assert Job.objects.all().perform(operation) == len(operation.target_states)
+
+        after = {row["id"]: row for row in Job.objects.values()}
+        changed = {state for state, job in jobs.items() if after.get(job.pk) != before[job.pk]}
+        assert changed == set(operation.target_states)
+        assert all(operation.acts_on(state) for state in changed)
+
+    def test_update_needs_its_changes_and_unknown_operations_are_refused(self):
+        with pytest.raises(ValueError, match="apply_update"):
+            Job.objects.perform(UPDATE)
+        with pytest.raises(ValueError, match="Unknown operation 'cancle'"):
+            Job.objects.skipped_by("cancle")
+
+    def test_count_by_state_in_state_order_without_empty_states(self):
+        for state in (JobState.DISCARDED, JobState.AVAILABLE, JobState.AVAILABLE):
+            make_job(state)
+
+        assert list(Job.objects.all().count_by_state().items()) == [("available", 2), ("discarded", 1)]
+        assert Job.objects.none().count_by_state() == {}
+
+
+@pytest.mark.parametrize("tag", [5, None, ["urgent"], b"urgent"])
+def test_tagged_refuses_a_tag_that_is_not_a_string(tag):
+    with pytest.raises(TypeError, match="A tag is a string"):
+        Job.objects.tagged(tag)
 
 
 class TestSetBased:

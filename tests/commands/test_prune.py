@@ -103,3 +103,13 @@ def test_bad_input_is_refused_and_changes_nothing(old_and_recent, args, message)
         run("oban_prune", *args)
 
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("older_than", [timedelta(days=-5), "-5d", "-1"])
+def test_a_negative_age_is_refused_instead_of_pruning_every_finished_job(old_and_recent, older_than):
+    before = snapshot()
+
+    with pytest.raises(CommandError, match="Invalid --older-than"):
+        run("oban_prune", older_than=older_than)
+
+    assert snapshot() == before
