@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from functools import wraps
-from typing import ParamSpec, TypeVar, Union
+from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -17,7 +17,7 @@ from django.db import transaction
 from .models import Job
 from .querysets import Changes, JobQuerySet
 
-JobOrId = Union[Job, int]
+JobOrId = Job | int
 _Result = TypeVar("_Result")
 _Params = ParamSpec("_Params")
 
@@ -98,7 +98,7 @@ def _target(jobs_or_ids: Iterable[JobOrId]) -> tuple[JobQuerySet, dict[int, list
             instances.setdefault(item, [])
         else:
             raise TypeError(f"Expected a Job or an integer id, not {item!r}.")
-    return Job.objects.filter(pk__in=list(instances)), instances  # type: ignore[return-value]
+    return Job.objects.filter(pk__in=list(instances)), instances
 
 
 def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.core import validators
@@ -52,7 +52,7 @@ class Job(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     discarded_at = models.DateTimeField(null=True, blank=True)
 
-    objects: ClassVar[Manager[Job]] = JobQuerySet.as_manager()  # type: ignore[assignment]
+    objects: ClassVar[Manager[Job]] = JobQuerySet.as_manager()
 
     class Meta:
         db_table = "oban_jobs"
@@ -191,7 +191,7 @@ class Job(models.Model):
         """This job as a one-row ``JobQuerySet``, where every operation's rule lives."""
         if self.pk is None:
             raise ValueError("An unsaved Job has no id; save it first.")
-        return cast(JobQuerySet, type(self)._default_manager.db_manager(using or self._state.db).filter(pk=self.pk))
+        return type(self)._default_manager.db_manager(using or self._state.db).filter(pk=self.pk)
 
 
 class Node(models.Model):

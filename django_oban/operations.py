@@ -58,7 +58,9 @@ RUN_NOW = Operation(
 PRUNE = Operation("prune", "pruned", INCOMPLETE_STATES, "not finished")
 
 #: Every operation by name.
-OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (CANCEL, RETRY, DELETE, UPDATE, RUN_NOW, PRUNE)}
+OPERATIONS: dict[str, Operation] = {
+    operation.name: operation for operation in (CANCEL, RETRY, DELETE, UPDATE, RUN_NOW, PRUNE)
+}
 
 
 def operation_named(operation: str | Operation) -> Operation:

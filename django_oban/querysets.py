@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connections, models, transaction
@@ -32,7 +32,7 @@ from .updates import Update, max_attempts_error
 
 #: Update changes: a dict (of values, ``Merge`` and ``Add``), an ``Update``, or a callable
 #: receiving each job (its row locked) and returning its dict.
-Changes = Union[Mapping[str, Any], Update, Callable[[Any], Mapping[str, Any]]]
+Changes = Mapping[str, Any] | Update | Callable[[Any], Mapping[str, Any]]
 
 #: The timestamp a finished state sets, by which pruning measures a job's age.
 FINISHED_AT: dict[str, str] = {
@@ -157,7 +157,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """Make the scheduled and retryable jobs of this set due now; return the count."""
         return self.affected_by(RUN_NOW).apply_update(Update.from_changes({"schedule_in": 0}))
 
-    def delete(self) -> tuple[int, dict[str, int]]:  # type: ignore[override]
+    def delete(self) -> tuple[int, dict[str, int]]:
         """Delete the jobs of this set, except executing ones, in one statement.
 
         Returns Django's usual ``(count, {"django_oban.Job": count})``. No ``pre_delete`` or

@@ -6,7 +6,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-
 from datetime import timedelta
 
 import psycopg
@@ -17,7 +16,11 @@ from django.utils import timezone
 import django_oban
 from django_oban import JobState
 from django_oban.models import Job
-from django_oban.notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL, CANCELLED_IDS_PER_NOTIFICATION
+from django_oban.notify import (
+    AVAILABLE_CHANNEL,
+    CANCELLED_CHANNEL,
+    CANCELLED_IDS_PER_NOTIFICATION,
+)
 
 from .conftest import make_job
 from .workers import Noop

@@ -1,4 +1,4 @@
-"""One ``Update``: replace or merge meta, replace or add tags, one statement on PostgreSQL, one rule for max_attempts."""
+"""One ``Update``: replace or merge meta, replace or add tags, one statement on PostgreSQL, one max_attempts rule."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_a_mixed_update_applies_every_change():
     assert Job.objects.filter(pk=job.pk).apply_update(Update.from_changes(MIXED)) == 1
 
     job.refresh_from_db()
-    assert (job.priority, job.queue, job.meta, job.tags) == (3, "mailers", {"keep": 1, "batch": 7}, ["a", "b", "urgent"])
+    assert (job.priority, job.queue) == (3, "mailers")
+    assert (job.meta, job.tags) == ({"keep": 1, "batch": 7}, ["a", "b", "urgent"])
     assert job.state == JobState.SCHEDULED  # moved into the future
     assert job.scheduled_at > timezone.now() + timedelta(minutes=59)
 
@@ -89,7 +90,8 @@ def test_setting_max_attempts_in_a_mixed_update_is_one_statement_in_a_savepoint(
         updated = Job.objects.filter(pk__in=[job.pk for job in jobs]).update_many({**MIXED, "max_attempts": 4})
 
     transaction_control = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")
-    statements = [query["sql"] for query in counted.captured_queries if not query["sql"].startswith(transaction_control)]
+    statements = [query["sql"] for query in counted.captured_queries]
+    statements = [sql for sql in statements if not sql.startswith(transaction_control)]
     assert len(statements) == 1 and statements[0].startswith("UPDATE")
     assert {job.max_attempts for job in updated} == {4}
 

@@ -109,7 +109,8 @@ def parse_name(value: Any, option: str) -> str:
     """A non-blank queue, worker or tag name."""
     if not isinstance(value, str) or not value.strip():
         raise CommandError(f"Invalid {option} {value!r}: expected a non-blank name.")
-    return reject_nul(value, option).strip()
+    name: str = reject_nul(value, option)
+    return name.strip()
 
 
 def _holds_nul(value: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -75,7 +75,7 @@ def select_jobs(ids: Iterable[Any], options: dict[str, Any]) -> Selection:
 
 def all_jobs() -> JobQuerySet:
     """Every job, as the ``JobQuerySet`` the commands filter."""
-    return cast(JobQuerySet, Job.objects.all())
+    return Job.objects.all()
 
 
 def _filtered(filters: dict[str, Any]) -> JobQuerySet:

@@ -85,7 +85,8 @@ class Command(JobsCommand):
             try:
                 selection.queryset.check_max_attempts(update.max_attempts)
             except ValidationError as exc:
-                raise CommandError(f"Invalid --set-max-attempts {update.max_attempts}: {' '.join(exc.messages)}") from None
+                problem = " ".join(exc.messages)
+                raise CommandError(f"Invalid --set-max-attempts {update.max_attempts}: {problem}") from None
         self.perform(UPDATE, selection, options, apply=lambda jobs: jobs.apply_update(update))
 
 
