@@ -22,7 +22,8 @@ import select
 import threading
 from typing import Any
 
-from django.db import close_old_connections, connection, connections
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
 
 logger = logging.getLogger("django_oban.worker")
 
@@ -57,7 +58,12 @@ def close_connection() -> None:
 
 
 class JobConnections:
-    """The connection discipline of one job thread, called around each job."""
+    """The connection discipline of one job thread, called around each job.
+
+    What ``close_old_connections`` does at the start and end of a request, done only in
+    threads that have opened a connection (looking up a thread's connections costs more
+    than a no-op job), plus dropping connections known or seen to be dead before a job.
+    """
 
     def __init__(self) -> None:
         self.seen = generation()
@@ -66,21 +72,40 @@ class JobConnections:
         """Drop connections that are old, unusable, or known or seen to be dead."""
         current = generation()
         moved, self.seen = current != self.seen, current
+        if not getattr(_thread, "connected", False):
+            return
         try:
             for wrapper in connections.all(initialized_only=True):
                 idle = wrapper.connection is not None and not wrapper.in_atomic_block
                 if idle and (moved or _closed_by_server(wrapper)):
                     _close(wrapper)
-            close_old_connections()
+                else:
+                    wrapper.close_if_unusable_or_obsolete()
         except Exception:  # noqa: BLE001 - the job then finds the connection broken itself
             logger.debug("checking a job thread's connections failed", exc_info=True)
 
     def after_job(self) -> None:
         """As at the end of a request: close connections past ``CONN_MAX_AGE`` or with errors."""
+        if not getattr(_thread, "connected", False):
+            return
         try:
-            close_old_connections()
+            wrappers = connections.all(initialized_only=True)
+            for wrapper in wrappers:
+                wrapper.close_if_unusable_or_obsolete()
+            _thread.connected = any(wrapper.connection is not None for wrapper in wrappers)
         except Exception:  # noqa: BLE001 - a broken connection is dropped before the next job
             logger.debug("closing a job thread's old connections failed", exc_info=True)
+
+
+_thread = threading.local()
+
+
+def _note_connection(sender: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: this thread has a connection to look after."""
+    _thread.connected = True
+
+
+connection_created.connect(_note_connection, dispatch_uid="django_oban.runtime.health")
 
 
 def _closed_by_server(wrapper: Any) -> bool:
