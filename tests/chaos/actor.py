@@ -14,12 +14,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 import django_oban
 from django_oban.models import Job
-from django_oban.states import JobState
+from django_oban.states import FINISHED_STATES, JobState
 
 from .jobs import PLANS, ChaosJob
 
 QUEUES = ("alpha", "beta", "gamma")
-INSERT_BATCH = 100
+INSERT_BATCH = 50
 #: What a call raises when a fault drops its connection (anything else is a bug).
 FAULT_ERRORS = (OperationalError, InterfaceError)
 
@@ -49,12 +49,14 @@ def job_args(rng: random.Random, n: int) -> dict[str, object]:
 
 
 class Actor(threading.Thread):
-    """Inserts ``total`` jobs in batches while acting on random ones, until ``stop`` is set."""
+    """Inserts ``total`` jobs in batches, keeping about ``backlog`` of them unfinished, while
+    acting on random ones, until ``stop`` is set."""
 
-    def __init__(self, total: int, seed: int, stop: threading.Event) -> None:
+    def __init__(self, total: int, backlog: int, seed: int, stop: threading.Event) -> None:
         super().__init__(name="chaos-actor", daemon=True)
         self.rng = random.Random(seed)
         self.total = total
+        self.backlog = backlog
         self.stop = stop
         self.ledger = Ledger()
         self.live: list[int] = []
@@ -68,17 +70,17 @@ class Actor(threading.Thread):
         try:
             while not self.stop.is_set():
                 self._step()
-                self.stop.wait(self.rng.uniform(0.005, 0.03))
+                self.stop.wait(self.rng.uniform(0.01, 0.05))
         finally:
             connection.close()
 
     def _step(self) -> None:
-        if not self.inserted_all and (self.rng.random() < 0.5 or not self.live):
+        if self.rng.random() < 0.5 and self._wants_jobs():
             operation = self._insert
         else:
             operation = self.rng.choices(
                 [self._cancel, self._retry, self._update, self._refused_update, self._delete],
-                weights=[4, 2, 4, 1, 2],
+                weights=[3, 2, 4, 1, 1],
             )[0]
         try:
             operation()
@@ -88,7 +90,16 @@ class Actor(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - recorded, the test fails on it
             self.ledger.errors.append(f"{operation.__name__}: {exc!r}")
 
-    def _pick(self, most: int = 20) -> list[int]:
+    def _wants_jobs(self) -> bool:
+        if self.inserted_all:
+            return False
+        try:
+            return Job.objects.exclude(state__in=FINISHED_STATES).count() < self.backlog
+        except FAULT_ERRORS:
+            connection.close()
+            return False
+
+    def _pick(self, most: int = 5) -> list[int]:
         return self.rng.sample(self.live, min(len(self.live), self.rng.randint(1, most)))
 
     def _insert(self) -> None:
@@ -125,7 +136,7 @@ class Actor(threading.Thread):
         """Retry jobs whose rows are locked first, so exactly those are known to be retried."""
         with transaction.atomic():
             ids = list(
-                Job.objects.filter(pk__in=self._pick(5))
+                Job.objects.filter(pk__in=self._pick(3))
                 .exclude(state__in=[JobState.AVAILABLE, JobState.EXECUTING])
                 .select_for_update()
                 .values_list("pk", flat=True)
@@ -167,7 +178,7 @@ class Actor(threading.Thread):
 
     def _delete(self) -> None:
         """Delete jobs whose rows are locked first (executing ones excluded): exactly those go."""
-        candidates = self._pick(5)
+        candidates = self._pick(3)
         try:
             with transaction.atomic():
                 ids = list(

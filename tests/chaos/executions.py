@@ -76,7 +76,7 @@ def explain_repeats(
                 unexplained.append(_describe(previous, current))
             else:
                 reasons[reason] += 1
-            if previous.ended is None or previous.ended > current.started:
+            if _overlap(previous, current, faults):
                 overlapping.append(f"{_describe(previous, current)} ({reason or 'unexplained'})")
     return Repeats(reasons, overlapping, unexplained)
 
@@ -106,6 +106,13 @@ def _reason(previous: Execution, current: Execution, faults: list[Fault], retrie
     if previous.ended is None:
         return "kill -9" if "kill -9" in struck else None
     return f"previous run's outcome lost to a {struck[0]}" if struck else None
+
+
+def _overlap(previous: Execution, current: Execution, faults: list[Fault]) -> bool:
+    """Whether ``current`` started while ``previous`` still ran (or its process still lived)."""
+    if previous.ended is not None:
+        return previous.ended > current.started
+    return any(fault.kind == "kill -9" and fault.pid == previous.pid and fault.started > current.started for fault in faults)
 
 
 def _describe(previous: Execution, current: Execution) -> str:

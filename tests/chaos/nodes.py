@@ -58,26 +58,26 @@ class Nodes:
     live: dict[str, WorkerProcess] = field(default_factory=dict)
     exited: list[tuple[WorkerProcess, int]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    started = 0
+    every: list[WorkerProcess] = field(default_factory=list)
 
     def start(self, node: str) -> WorkerProcess:
         """Start a worker process named ``node`` (replacing none: the name must be free)."""
         assert node not in self.live, node
-        self.started += 1
-        application_name = f"oban-chaos-{self.started}"
+        application_name = f"oban-chaos-{len(self.every) + 1}"
         url = urlsplit(worker_env()["DATABASE_URL"])._replace(query=f"application_name={application_name}").geturl()
         env = worker_env(
             DATABASE_URL=url,
             OBAN_SETTINGS_JSON=json.dumps(self.oban_settings),
             **{LOG_DIR_ENV: str(self.directory)},
         )
-        output = self.directory / f"worker-{self.started}-{node}.log"
+        output = self.directory / f"worker-{len(self.every) + 1}-{node}.log"
         with output.open("wb") as sink:
             popen = subprocess.Popen(
                 [sys.executable, "manage.py", "oban_worker", "--queues", self.queues, "--node", node],
                 cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
             )
         process = self.live[node] = WorkerProcess(node, application_name, popen, output)
+        self.every.append(process)
         # Ready once it printed its queues: its signal handlers are installed by then.
         wait_until(lambda: popen.poll() is not None or b": queues " in output.read_bytes(), timeout=60, interval=0.05)
         assert popen.poll() is None, output.read_text()
@@ -90,7 +90,7 @@ class Nodes:
         process.popen.send_signal(signal.SIGKILL)
         process.popen.wait(30)
         self.faults.append(Fault("kill -9", started, time.time(), process.pid, node))
-        self.start(node if same_name else f"{node}-r{self.started}")
+        self.start(node if same_name else f"{node}-r{len(self.every)}")
 
     def terminate(self, node: str) -> None:
         """SIGTERM the process of ``node``, wait for its graceful exit, start it again."""
@@ -133,6 +133,15 @@ class Nodes:
             process.popen.kill()
             process.popen.wait(30)
 
+    def unexpected_output(self) -> list[str]:
+        """Lines the worker processes printed besides start, stop and database outages."""
+        return [
+            f"{process.output.name}: {record}"
+            for process in self.every
+            for record in _records(process.output.read_text(errors="replace"))
+            if not _expected(record)
+        ]
+
     @staticmethod
     def _stop(process: WorkerProcess) -> int:
         process.popen.send_signal(signal.SIGTERM)
@@ -142,6 +151,26 @@ class Nodes:
             process.popen.kill()
             process.popen.wait(30)
             return -999  # did not stop within 90 s of SIGTERM
+
+
+def _records(output: str) -> list[str]:
+    """The lines of ``output``, each joined with the tab-indented lines continuing it."""
+    records: list[str] = []
+    for line in output.splitlines():
+        if line.startswith("\t") and records:
+            records[-1] += " " + line.strip()
+        else:
+            records.append(line)
+    return records
+
+
+def _expected(record: str) -> bool:
+    if record.startswith("oban_worker "):  # started, stopped
+        return True
+    if "works again after" in record:
+        return True
+    lost = "(OperationalError" in record or "(InterfaceError" in record
+    return lost and record.endswith("retrying until the database is back")
 
 
 def executions_directory(tmp: Path) -> Path:

@@ -41,6 +41,8 @@ QUEUES = "alpha=6,beta=4,gamma=2"
 #: Low enough for rescue to happen within the run, high enough that a PostgreSQL restart
 #: on a busy machine does not make live nodes look dead.
 OBAN_SETTINGS = {"RESCUE_AFTER": 5, "HEARTBEAT_INTERVAL": 0.5, "POLL_INTERVAL": 0.5, "SHUTDOWN_GRACE": 15}
+#: Unfinished jobs the actor keeps at most: enough to keep every slot busy.
+BACKLOG = 40 * WORKERS
 #: Seconds between faults, and at least how many (one of each kind in the reduced run).
 FAULT_EVERY = (1.0, 2.5)
 FAULTS_AT_LEAST = 5
@@ -74,6 +76,26 @@ def inject_faults(nodes: Nodes, actor: Actor, data_dir: str, rng: random.Random)
     return injected
 
 
+def worker_sessions() -> list[tuple[str, str, str]]:
+    """Sessions of worker processes still open on the test database (they close theirs on exit)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT application_name, state, query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE 'oban-chaos-%%'"
+        )
+        return cursor.fetchall()
+
+
+def end_other_sessions() -> None:
+    """End the sessions this process leaked (Django can drop a connection it lost in a fault
+    without closing the socket) so that the test database can be dropped."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 def unfinished() -> int:
     return Job.objects.exclude(state__in=FINISHED_STATES).count()
 
@@ -87,7 +109,7 @@ def test_jobs_survive_load_faults_and_a_meddling_manager(tmp_path: Path) -> None
     directory = executions_directory(tmp_path)
     nodes = Nodes(QUEUES, directory, OBAN_SETTINGS)
     stop_actor = threading.Event()
-    actor = Actor(JOBS, seed, stop_actor)
+    actor = Actor(JOBS, BACKLOG, seed, stop_actor)
     began = time.monotonic()
     try:
         for n in range(WORKERS):
@@ -105,6 +127,12 @@ def test_jobs_survive_load_faults_and_a_meddling_manager(tmp_path: Path) -> None
         stop_actor.set()
         statuses = nodes.stop_all()
         nodes.kill_all()
+    try:
+        wait_until(lambda: not worker_sessions(), timeout=30, interval=0.1)
+    except AssertionError:
+        raise AssertionError(f"sessions of stopped workers left open: {worker_sessions()}") from None
+    finally:
+        end_other_sessions()
     ledger = actor.ledger
     rows = list(Job.objects.all())
     by_job = read_executions(directory)
@@ -126,11 +154,14 @@ def test_jobs_survive_load_faults_and_a_meddling_manager(tmp_path: Path) -> None
         "seconds to drain after the faults": round(drained - faults_over, 1),
     }
     print(json.dumps(figures, indent=2))
+    details = {**figures, "fault times": [vars(fault) for fault in nodes.faults], "overlapping": repeats.overlapping}
+    (directory / "report.json").write_text(json.dumps(details, indent=2))
     if os.environ.get("OBAN_CHAOS_REPORT"):
-        Path(os.environ["OBAN_CHAOS_REPORT"]).write_text(json.dumps({**figures, "overlapping": repeats.overlapping}))
-    context = f"(seed {seed}; worker output in {directory})"
+        Path(os.environ["OBAN_CHAOS_REPORT"]).write_text(json.dumps(details, indent=2))
+    context = f"(seed {seed}; worker output, executions and report.json in {directory})"
 
     assert ledger.errors == [], context
+    assert nodes.unexpected_output() == [], context
     assert [(p.output.name, status) for p, status in statuses if status != 0] == [], context
     present = {job.pk for job in rows}
     maybe_inserted = {job.pk for job in rows if job.args.get("n") in ledger.maybe_inserted}
