@@ -132,8 +132,19 @@ aupdate_many_jobs = _async_twin(update_many_jobs)
 
 
 def insert_all(jobs: Iterable[Job]) -> list[Job]:
-    """Validate and insert many unsaved jobs in one statement; returns them with ids."""
+    """Validate and insert many unsaved jobs in one statement; returns them with ids.
+
+    ``TypeError`` for anything but a list of jobs, ``ValueError`` for a job already saved:
+    both before any insert.
+    """
+    if isinstance(jobs, (Job, str, bytes)) or not isinstance(jobs, Iterable):
+        raise TypeError(f"insert_all() takes a list of unsaved jobs, not {type(jobs).__name__}.")
     jobs = list(jobs)
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise TypeError(f"insert_all() takes unsaved jobs (Worker.new(...)), not {type(job).__name__} {job!r}.")
+        if not job._state.adding:
+            raise ValueError(f"Job {job.pk} is already saved; insert_all() inserts new jobs only.")
     for job in jobs:
         job.prepare_for_insert()
     return Job.objects.bulk_create(jobs)

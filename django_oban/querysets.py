@@ -22,9 +22,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
+from .changes import normalize_tags
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .statements import cancel_values, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
@@ -49,10 +51,19 @@ SKIPPED_STATES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def tag_condition(tag: str, using: str) -> models.Q:
-    """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``."""
+    """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``.
+
+    ``TypeError`` if ``tag`` is not a string, ``ValidationError`` if no tag could hold it.
+    """
     if not isinstance(tag, str):
         raise TypeError(f"A tag is a string, not {type(tag).__name__} {tag!r}.")
-    tag = tag.strip().lower()
+    try:
+        normalized = normalize_tags([tag])
+    except ValueError as exc:
+        raise ValidationError({"tag": [f"tag {exc}."]}) from None
+    if not normalized:
+        return models.Q(pk__in=[])  # a blank tag: no job carries one
+    tag = normalized[0]
     if connections[using].features.supports_json_field_contains:
         return models.Q(tags__contains=[tag])  # the GIN index oban_jobs_tags on PostgreSQL
     # SQLite has no JSON containment; tags are stored as a JSON array of strings.
@@ -238,6 +249,8 @@ class JobQuerySet(models.QuerySet[Any]):
 
         ``older_than``: seconds or a ``timedelta``, not negative; ``ValueError`` otherwise.
         """
+        if isinstance(states, (str, bytes)) or not isinstance(states, Iterable):
+            raise TypeError(f"states must be a list of finished states, not {states!r}.")
         cutoff = _cutoff(older_than)
         condition = models.Q()
         for state in states:
@@ -260,7 +273,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
-        prunable = self.prunable(older_than, states=tuple(states))
+        prunable = self.prunable(older_than, states=states)
         total = 0
         while True:
             batch = prunable.order_by().values("pk")[:batch_size]

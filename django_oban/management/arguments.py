@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from ..changes import check_storable
 from ..changes import parse_duration as duration_value
 from ..states import JobState
 
@@ -75,9 +76,12 @@ def parse_json_object(value: Any, option: str) -> Any:
 
 
 def reject_nul(value: Any, option: str) -> Any:
-    """``value`` unchanged, unless it is a string holding a NUL character."""
-    if isinstance(value, str) and _holds_nul(value):
-        raise CommandError(f"Invalid {option} {value!r}: {NUL_MESSAGE}")
+    """``value`` unchanged, unless it is a string PostgreSQL cannot store (a NUL, a lone surrogate)."""
+    if isinstance(value, str):
+        try:
+            check_storable(value)
+        except ValueError as exc:
+            raise CommandError(f"Invalid {option} {value!r}: {exc}.") from None
     return value
 
 
