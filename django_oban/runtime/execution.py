@@ -244,9 +244,11 @@ def write_outcome(outcome: Outcome, using: str = "default") -> bool:
 
     The row is locked and its current ``meta``/``errors`` merged, so changes made by
     others while the job ran are kept; ``errors`` keeps its last ``MAX_ERRORS`` entries.
-    Returns whether the row was written. Connection errors are raised (the caller retries);
-    an outcome the database refuses for its data is written as a failure of the attempt
-    instead, so that one job can never block the writing of the others.
+    Returns whether the row was written. An outcome the database refuses for its data is
+    written as a failure of the attempt instead (naming the error), so that one job never
+    blocks the writing of the others. Connection errors, and any error writing that
+    failure (then the database itself is at fault, e.g. read-only), are raised: the
+    caller retries.
     """
     try:
         return _write(outcome, using)
@@ -254,14 +256,7 @@ def write_outcome(outcome: Outcome, using: str = "default") -> bool:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a DataError: the outcome itself is at fault
         logger.error("job %s: its outcome could not be written (%s); failing the attempt", outcome.job.pk, exc)
-        unstorable = failure(outcome.job, None, exc, outcome.duration)
-        try:
-            return _write(unstorable, using)
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:  # noqa: BLE001 - nothing more to try: do not block the others
-            logger.exception("job %s: writing its failure failed too; it stays executing", outcome.job.pk)
-            return False
+        return _write(failure(outcome.job, None, exc, outcome.duration), using)
 
 
 def _write(outcome: Outcome, using: str) -> bool:

@@ -251,3 +251,27 @@ def test_an_outcome_the_database_refuses_is_written_as_a_failure_without_blockin
     assert "DataError" in poisoned.errors[-1]["error"]
     assert fine.state == COMPLETED
     assert fine.meta == {"recorded": {"text\ufffdkey": "a\ufffdb"}}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_is_kept_for_retrying_when_the_database_refuses_every_write() -> None:
+    from django.db import DatabaseError, connection
+
+    from django_oban.runtime import database
+    from django_oban.runtime.execution import execute, write_outcome
+
+    RecordsUnstorable.enqueue({"kind": "nul"})
+    [job] = database.claim("default", 1, "n1")
+    outcome = execute(job)
+    with connection.cursor() as cursor:
+        cursor.execute("SET default_transaction_read_only = on")  # as on a standby after a failover
+    try:
+        with pytest.raises(DatabaseError):
+            write_outcome(outcome)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET default_transaction_read_only")
+    assert Job.objects.get(pk=job.pk).state == JobState.EXECUTING  # neither dropped nor failed
+    assert write_outcome(outcome)
+    assert Job.objects.get(pk=job.pk).state == COMPLETED
