@@ -93,9 +93,9 @@ def enqueue(worker, args, priority: int = 0) -> Job:
     return job
 
 
-def assert_recorded(job: Job, state: str, error: str) -> None:
+def assert_recorded(job: Job, states: str | tuple[str, ...], error: str) -> None:
     job.refresh_from_db()
-    assert job.state == state, (job.state, job.errors)
+    assert job.state in ((states,) if isinstance(states, str) else states), (job.state, job.errors)
     assert error in job.errors[-1]["error"], job.errors
 
 
@@ -203,7 +203,9 @@ def test_at_concurrency_1_every_misbehaving_job_is_recorded_and_the_queue_goes_o
     with running_worker({"default": 1}, poll_interval=0.2):
         wait_until(lambda: Job.objects.get(pk=good.pk).state == COMPLETED, timeout=60)
     for job, (_, _, state, error) in zip(bad, cases):
-        assert_recorded(job, state, error)
+        # A retryable job's default backoff is 15 s or more; on a slow run the leader may
+        # already have made it available again.
+        assert_recorded(job, (state, JobState.AVAILABLE) if state == RETRYABLE else (state,), error)
     assert Job.objects.get(pk=finished_receiver_fails.pk).state == COMPLETED
     assert not Job.objects.filter(state=JobState.EXECUTING).exists()
 
