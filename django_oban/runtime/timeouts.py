@@ -37,10 +37,16 @@ class _Deadline:
 
 
 class _Watchdog:
-    """Raises ``JobTimeout`` in threads whose deadline has passed; a daemon thread, started on first use."""
+    """Raises ``JobTimeout`` in threads whose deadline has passed; a daemon thread, started on first use.
+
+    ``lock`` is a plain ``Lock``: its ``with`` runs no Python code of its own, so a
+    ``JobTimeout`` delivered to a job thread while it holds the lock (in ``unwatch``) cannot
+    leave it held, as it could with a ``Condition``. The watchdog is woken by ``changed``.
+    """
 
     def __init__(self) -> None:
-        self.lock = threading.Condition()
+        self.lock = threading.Lock()
+        self.changed = threading.Event()
         self.deadlines: list[tuple[float, int, _Deadline]] = []
         self.watched: set[_Deadline] = set()
         self.counter = itertools.count()
@@ -54,7 +60,7 @@ class _Watchdog:
                 self.thread.start()
             heapq.heappush(self.deadlines, (deadline.at, next(self.counter), deadline))
             self.watched.add(deadline)
-            self.lock.notify()
+        self.changed.set()
         return deadline
 
     def unwatch(self, deadline: _Deadline) -> bool:
@@ -67,18 +73,29 @@ class _Watchdog:
 
     def _run(self) -> None:
         while True:
+            self.changed.clear()
             with self.lock:
-                while self.deadlines and self.deadlines[0][2] not in self.watched:
-                    heapq.heappop(self.deadlines)  # finished in time
-                wait = self.deadlines[0][0] - time.monotonic() if self.deadlines else None
-                if wait is None or wait > 0:
-                    self.lock.wait(wait)
-                    continue
-                _, _, deadline = heapq.heappop(self.deadlines)
-                self.watched.discard(deadline)
-                deadline.fired = True
-                _raise_in(deadline.thread_id, JobTimeout)
-            deadline.on_timeout()
+                due = self._pop_due()
+            if due is None:
+                self.changed.wait(self._next_wait())
+            else:
+                due.on_timeout()
+
+    def _pop_due(self) -> _Deadline | None:
+        """The first deadline that has passed, marked fired and its exception raised (lock held)."""
+        while self.deadlines and self.deadlines[0][2] not in self.watched:
+            heapq.heappop(self.deadlines)  # finished in time
+        if not self.deadlines or self.deadlines[0][0] > time.monotonic():
+            return None
+        _, _, deadline = heapq.heappop(self.deadlines)
+        self.watched.discard(deadline)
+        deadline.fired = True
+        _raise_in(deadline.thread_id, JobTimeout)
+        return deadline
+
+    def _next_wait(self) -> float | None:
+        with self.lock:
+            return max(self.deadlines[0][0] - time.monotonic(), 0.0) if self.deadlines else None
 
 
 def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
