@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -10,11 +11,12 @@ from django.core import validators
 from django.db import models
 from django.utils import timezone
 
-from .changes import UPDATABLE_FIELDS, clean_changes, normalize_tags, state_after_rescheduling
+from .changes import state_after_rescheduling
 from .compat import check_constraint
 from .exceptions import JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
+from .records import clean_record
 from .states import FINISHED_STATES, JobState
 from .updates import max_attempts_error
 
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
     from django.db.models.manager import Manager
 
 _NOT_BLANK = r"\S"
-#: The fields ``clean()`` validates, with the rules of ``changes.py``.
-_CLEANED_FIELDS = tuple(name for name in UPDATABLE_FIELDS if name != "scheduled_at")
+#: Fields ``clean()`` checks itself (Django's ``JSONField`` check recurses and can overflow).
+_JSON_FIELDS = ("args", "meta", "tags", "errors", "attempted_by")
 
 
 class Job(models.Model):
@@ -124,12 +126,17 @@ class Job(models.Model):
         return self.state == JobState.CANCELLED or (event is not None and event.is_set())
 
     def clean(self) -> None:
-        """Validate and normalise the fields with the rules every update follows (``changes.py``)."""
-        cleaned = clean_changes({name: getattr(self, name) for name in _CLEANED_FIELDS})
+        """Validate and normalise every field: the updatable ones with the rules every update
+        follows (``changes.py``), the others with ``records.py``'s; ``ValidationError`` by field."""
+        cleaned = clean_record({field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields})
         for name, value in cleaned.items():
             setattr(self, name, value)
         if self.attempt > self.max_attempts:
             raise max_attempts_error([self.pk] if self.pk is not None else [])
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Django's field checks, but for the JSON fields: ``clean()`` checks those without recursion."""
+        super().clean_fields(exclude={*(exclude or ()), *_JSON_FIELDS})
 
     def prepare_for_insert(self) -> None:
         """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled."""
@@ -137,10 +144,11 @@ class Job(models.Model):
         self.state = state_after_rescheduling(self.state, self.scheduled_at, timezone.now())
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        """Validate (``clean()``) and save; a new job in the future is saved as scheduled."""
         if self._state.adding:
             self.prepare_for_insert()
         else:
-            self.tags = normalize_tags(self.tags)
+            self.clean()
         super().save(*args, **kwargs)
 
     def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_oban import JobState
 from django_oban.models import Job
 
-from .conftest import make_job
+from .conftest import make_job, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +94,32 @@ def test_cancelled_reads_the_state_and_the_runtime_flag():
 def test_str():
     job = make_job()
     assert str(job) == f"tests.workers.Noop #{job.pk} (available)"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("args", {"a": "\x00"}), ("queue", "a\x00"), ("priority", 2**15), ("state", "bogus"), ("attempt", 2**31),
+     ("errors", [{"error": "\x00"}]), ("attempted_by", "node"), ("completed_at", 5), ("inserted_at", None)],
+    ids=repr,
+)
+def test_saving_an_existing_job_with_a_bad_value_is_a_validation_error_naming_it(field, value):
+    job = make_job(JobState.RETRYABLE)
+    before = snapshot()
+    setattr(job, field, value)
+
+    with pytest.raises(ValidationError) as error:
+        job.save()
+
+    assert field in error.value.message_dict
+    assert snapshot() == before
+
+
+def test_full_clean_refuses_args_nested_too_deep_without_recursing():
+    job = Job(worker="tests.workers.Noop")
+    for _ in range(10_000):
+        job.args = {"a": job.args}
+
+    with pytest.raises(ValidationError) as error:
+        job.full_clean()
+
+    assert "nested more than" in " ".join(error.value.message_dict["args"])

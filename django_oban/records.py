@@ -1,0 +1,88 @@
+"""Validation of a whole job row, as ``Job.clean()`` and ``Job.save()`` write it.
+
+The updatable fields follow ``changes.py``'s rules (the ones every update follows); the
+columns only the runtime writes (state, attempt, errors, attempted_by, the timestamps, the
+id) are checked here, so a hand-made or hand-edited ``Job`` is refused with a
+``ValidationError`` naming the field instead of a database error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from .changes import MAX_ATTEMPTS_LIMIT, UPDATABLE_FIELDS, clean_changes, clean_json_object, clean_scheduled_at
+from .states import JobState
+
+MAX_ID = 2**63 - 1  # a bigint
+_OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at")
+
+
+def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field of ``values`` (a job's columns by attribute name) cleaned; ``ValidationError`` naming each bad one."""
+    errors: dict[str, Any] = {}
+    cleaned: dict[str, Any] = {}
+    try:
+        cleaned.update(clean_changes({name: values[name] for name in UPDATABLE_FIELDS if name in values}))
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for name, cleaner in _RUNTIME_CLEANERS.items():
+        if name not in values:
+            continue
+        try:
+            cleaned[name] = cleaner(values[name], name)
+        except ValueError as exc:
+            errors[name] = [f"{name} {exc}."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _clean_id(value: Any, name: str) -> int | None:
+    if value is not None and (not _is_int(value) or not 1 <= value <= MAX_ID):
+        raise ValueError(f"must be an integer from 1 to {MAX_ID}, not {value!r}")
+    pk: int | None = value
+    return pk
+
+
+def _clean_state(value: Any, name: str) -> str:
+    if value not in JobState.values:
+        raise ValueError(f"must be one of {', '.join(JobState.values)}, not {value!r}")
+    return str(value)
+
+
+def _clean_attempt(value: Any, name: str) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise ValueError(f"must be an integer from 0 to {MAX_ATTEMPTS_LIMIT}, not {value!r}")
+    attempt: int = value
+    return attempt
+
+
+def _clean_json_list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not {type(value).__name__}")
+    stored: list[Any] = clean_json_object({name: value})[name]
+    return stored
+
+
+def _clean_time(value: Any, name: str) -> Any:
+    if value is None and name in _OPTIONAL_TIMES:
+        return None
+    return clean_scheduled_at(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_RUNTIME_CLEANERS: dict[str, Callable[[Any, str], Any]] = {
+    "id": _clean_id,
+    "state": _clean_state,
+    "attempt": _clean_attempt,
+    "errors": _clean_json_list,
+    "attempted_by": _clean_json_list,
+    "inserted_at": _clean_time,
+    **{name: _clean_time for name in _OPTIONAL_TIMES},
+}
