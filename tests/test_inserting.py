@@ -111,3 +111,20 @@ def test_aenqueue():
     job = async_to_sync(Noop.aenqueue)({"a": 1})
 
     assert Job.objects.get(pk=job.pk).args == {"a": 1}
+
+
+@pytest.mark.parametrize("jobs", [[1], [None], None, 5, "jobs"], ids=repr)
+def test_insert_all_of_anything_but_jobs_is_a_type_error(jobs):
+    with pytest.raises(TypeError, match="insert_all"):
+        django_oban.insert_all(jobs)
+
+    assert not Job.objects.exists()
+
+
+def test_insert_all_refuses_a_saved_job_before_inserting_any():
+    saved = Noop.enqueue()
+
+    with pytest.raises(ValueError, match="already saved"):
+        django_oban.insert_all([Noop.new(), saved])
+
+    assert list(Job.objects.all()) == [saved]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from django_oban.models import Job
@@ -267,3 +268,27 @@ class TestSetBased:
         assert len(statements) == 2
         assert statements[0].startswith("SELECT")
         assert statements[1].startswith("UPDATE")
+
+
+@pytest.mark.parametrize("tag", ["a\x00b", "\ud800"], ids=repr)
+def test_tagged_refuses_a_tag_no_job_could_carry(tag):
+    with pytest.raises(ValidationError) as raised:
+        list(Job.objects.tagged(tag))
+
+    assert "tag" in raised.value.message_dict
+
+
+def test_tagged_with_a_blank_tag_matches_nothing():
+    make_job(tags=["a"])
+
+    assert list(Job.objects.tagged("  ")) == []
+
+
+@pytest.mark.parametrize("states", ["completed", b"completed", 5], ids=repr)
+def test_prune_refuses_states_that_are_not_a_list(states):
+    make_job(JobState.COMPLETED, completed_at=timezone.now() - timedelta(days=9))
+
+    with pytest.raises(TypeError, match="states must be a list"):
+        Job.objects.prune(0, states=states)
+
+    assert Job.objects.count() == 1
