@@ -75,23 +75,23 @@ class _Watchdog:
         while True:
             self.changed.clear()
             with self.lock:
-                due = self._pop_due()
-            if due is None:
+                fired = self._fire_due()
+            if not fired:
                 self.changed.wait(self._next_wait())
-            else:
-                due.on_timeout()
 
-    def _pop_due(self) -> _Deadline | None:
-        """The first deadline that has passed, marked fired and its exception raised (lock held)."""
+    def _fire_due(self) -> bool:
+        """Fire the first deadline that has passed, if any (lock held): ``on_timeout`` first,
+        so that code catching the ``JobTimeout`` already sees its effect."""
         while self.deadlines and self.deadlines[0][2] not in self.watched:
             heapq.heappop(self.deadlines)  # finished in time
         if not self.deadlines or self.deadlines[0][0] > time.monotonic():
-            return None
+            return False
         _, _, deadline = heapq.heappop(self.deadlines)
         self.watched.discard(deadline)
         deadline.fired = True
+        deadline.on_timeout()
         _raise_in(deadline.thread_id, JobTimeout)
-        return deadline
+        return True
 
     def _next_wait(self) -> float | None:
         with self.lock:

@@ -236,7 +236,8 @@ class TimesOutStubbornly(Worker):
             try:
                 time.sleep(0.01)
             except Exception:  # noqa: BLE001 - swallows the JobTimeout on purpose
-                Path(job.args["interrupted"]).touch()
+                if job.cancelled():  # set before the exception is raised
+                    Path(job.args["interrupted"]).touch()
         Path(job.args["ended"]).touch()
 
     def timeout(self, job):
