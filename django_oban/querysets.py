@@ -15,7 +15,6 @@ update writes is an ``Update`` (``updates.py``). Every surface (the functions of
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ from django.utils import timezone
 
 from .changes import normalize_tags
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
-from .statements import cancel_values, retry_values, update_each, update_returning
+from .statements import cancel_values, prune_cutoff, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 from .updates import Update, max_attempts_error
 
@@ -251,7 +250,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         if isinstance(states, (str, bytes)) or not isinstance(states, Iterable):
             raise TypeError(f"states must be a list of finished states, not {states!r}.")
-        cutoff = _cutoff(older_than)
+        cutoff = prune_cutoff(older_than)
         condition = models.Q()
         for state in states:
             if state not in FINISHED_AT:
@@ -340,15 +339,3 @@ def _constraint_errors_as_validation_errors(using: str) -> Iterator[None]:
         if _ATTEMPT_CONSTRAINT in str(exc):
             raise max_attempts_error() from exc
         raise
-
-
-def _cutoff(older_than: Any) -> datetime:
-    """``now - older_than`` for seconds or a ``timedelta`` that is not negative."""
-    try:
-        if isinstance(older_than, (int, float)) and not isinstance(older_than, bool) and math.isfinite(older_than):
-            older_than = timedelta(seconds=older_than)
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise ValueError(f"older_than must be a non-negative number of seconds or timedelta, not {older_than!r}.")
-        return timezone.now() - older_than
-    except OverflowError:
-        raise ValueError(f"older_than {older_than!r} reaches back before the year 1.") from None

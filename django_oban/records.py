@@ -21,7 +21,7 @@ _OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at
 
 
 def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every field of ``values`` (a job's columns by attribute name) cleaned; ``ValidationError`` naming each bad one."""
+    """Every field of ``values`` (columns by attribute name) cleaned; ``ValidationError`` naming each bad one."""
     errors: dict[str, Any] = {}
     cleaned: dict[str, Any] = {}
     try:

@@ -2,13 +2,14 @@
 
 An ``UPDATE … RETURNING *`` built from a queryset (Django's ``update()`` returns only a
 count), the per-job update under row locks that callables (and merges on SQLite) need, and
-the values cancel and retry write.
+the values cancel and retry write, and the cut-off a prune measures ages from.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, ValidationError
@@ -38,6 +39,18 @@ def retry_values() -> dict[str, Any]:
         "discarded_at": None,
         "max_attempts": Greatest(F("max_attempts"), F("attempt") + 1),
     }
+
+
+def prune_cutoff(older_than: Any) -> datetime:
+    """``now - older_than`` for seconds or a ``timedelta`` that is not negative."""
+    try:
+        if isinstance(older_than, (int, float)) and not isinstance(older_than, bool) and math.isfinite(older_than):
+            older_than = timedelta(seconds=older_than)
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError(f"older_than must be a non-negative number of seconds or timedelta, not {older_than!r}.")
+        return timezone.now() - older_than
+    except OverflowError:
+        raise ValueError(f"older_than {older_than!r} reaches back before the year 1.") from None
 
 
 def update_returning(jobs: models.QuerySet[Any], values: dict[str, Any]) -> list[Any]:
