@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import heapq
 import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -39,29 +40,29 @@ class _Deadline:
 class _Watchdog:
     """Raises ``JobTimeout`` in threads whose deadline has passed; a daemon thread, started on first use.
 
-    ``lock`` is a plain ``Lock``: its ``with`` runs no Python code of its own, so a
-    ``JobTimeout`` delivered to a job thread while it holds the lock (in ``unwatch``) cannot
-    leave it held, as it could with a ``Condition``. The watchdog is woken by ``changed``.
+    A job thread may get its ``JobTimeout`` as soon as its deadline is registered, so what
+    it runs from then on must not be interruptible halfway through taking or releasing a
+    lock: ``lock`` is a plain ``Lock`` and the watchdog is woken through a ``SimpleQueue``,
+    both implemented in C (a ``Condition`` or an ``Event`` runs Python code around its
+    lock, where an exception could leave it held).
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.changed = threading.Event()
+        self.wakeups: queue.SimpleQueue[None] = queue.SimpleQueue()
         self.deadlines: list[tuple[float, int, _Deadline]] = []
         self.watched: set[_Deadline] = set()
         self.counter = itertools.count()
         self.thread: threading.Thread | None = None
 
-    def watch(self, seconds: float, on_timeout: Callable[[], Any]) -> _Deadline:
-        deadline = _Deadline(time.monotonic() + seconds, on_timeout)
+    def watch(self, deadline: _Deadline) -> None:
         with self.lock:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="oban-timeouts", daemon=True)
                 self.thread.start()
             heapq.heappush(self.deadlines, (deadline.at, next(self.counter), deadline))
             self.watched.add(deadline)
-        self.changed.set()
-        return deadline
+        self.wakeups.put(None)
 
     def unwatch(self, deadline: _Deadline) -> bool:
         """Stop watching; whether it fired (then no ``JobTimeout`` is left pending for this thread)."""
@@ -73,11 +74,13 @@ class _Watchdog:
 
     def _run(self) -> None:
         while True:
-            self.changed.clear()
             with self.lock:
                 fired = self._fire_due()
             if not fired:
-                self.changed.wait(self._next_wait())
+                try:
+                    self.wakeups.get(timeout=self._next_wait())
+                except queue.Empty:
+                    pass
 
     def _fire_due(self) -> bool:
         """Fire the first deadline that has passed, if any (lock held): ``on_timeout`` first,
@@ -115,10 +118,11 @@ def call_with_timeout(call: Callable[[], T], seconds: float, on_timeout: Callabl
     exception and went on (then once it returns); its cause is what the call raised, if
     anything, so the traceback shows where it was interrupted.
     """
-    deadline = _watchdog.watch(seconds, on_timeout)
+    deadline = _Deadline(time.monotonic() + seconds, on_timeout)
     message = f"timed out after {seconds:g}s"
     try:
         try:
+            _watchdog.watch(deadline)
             result = call()
         finally:
             fired = _watchdog.unwatch(deadline)
