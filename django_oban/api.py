@@ -98,7 +98,7 @@ def _target(jobs_or_ids: Iterable[JobOrId]) -> tuple[JobQuerySet, dict[int, list
             instances.setdefault(item, [])
         else:
             raise TypeError(f"Expected a Job or an integer id, not {item!r}.")
-    return Job.objects.filter(pk__in=list(instances)), instances
+    return Job.objects.with_ids(instances), instances
 
 
 def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> int:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from .changes import normalize_tags
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
+from .records import MAX_ID
 from .statements import cancel_values, prune_cutoff, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 from .updates import Update, max_attempts_error
@@ -108,6 +109,10 @@ class JobQuerySet(models.QuerySet[Any]):
         """Jobs in a terminal state: completed, discarded or cancelled."""
         return self.filter(state__in=FINISHED_STATES)
 
+    def with_ids(self, ids: Iterable[int]) -> JobQuerySet:
+        """The jobs with these ids; an id beyond 64 bits (which no row can have) matches nothing."""
+        return self.filter(pk__in=[pk for pk in ids if -MAX_ID - 1 <= pk <= MAX_ID])
+
     def tagged(self, tag: str) -> JobQuerySet:
         """Jobs carrying ``tag`` (compared after normalisation); ``TypeError`` if it is not a string."""
         return self.filter(tag_condition(tag, self.db))
@@ -178,7 +183,8 @@ class JobQuerySet(models.QuerySet[Any]):
             raise TypeError("Cannot use 'limit' or 'offset' with delete().")
         deletable = self.affected_by(DELETE).order_by()
         with transaction.mark_for_rollback_on_error(using=deletable.db):
-            count: int = deletable._raw_delete(deletable.db)
+            # Django answers None, not 0, for a query it knows matches nothing (``pk__in=[]``).
+            count: int = deletable._raw_delete(deletable.db) or 0
         return count, {self.model._meta.label: count}
 
     delete.alters_data = True  # type: ignore[attr-defined]
@@ -278,7 +284,7 @@ class JobQuerySet(models.QuerySet[Any]):
             batch = prunable.order_by().values("pk")[:batch_size]
             # The outer statement repeats the conditions: PostgreSQL re-checks them on a row
             # changed since the batch was chosen, so a job retried meanwhile is kept.
-            deleted: int = prunable.filter(pk__in=batch).order_by()._raw_delete(self.db)
+            deleted: int = prunable.filter(pk__in=batch).order_by()._raw_delete(self.db) or 0
             total += deleted
             if deleted < batch_size:
                 return total

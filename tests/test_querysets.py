@@ -125,6 +125,13 @@ def test_incomplete_and_finished_filters():
     assert Job.objects.count() == len(jobs)
 
 
+def test_with_ids_selects_those_jobs_and_ignores_ids_beyond_64_bits():
+    make_job()
+    chosen = make_job()
+
+    assert list(Job.objects.with_ids([chosen.pk, 2**64, -(2**63) - 1, 10**30])) == [chosen]
+
+
 def test_tagged_matches_normalised_tags_only():
     tagged = make_job(tags=["email", "urgent"])
     make_job(tags=["emails"])

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from ..changes import check_storable
 from ..changes import parse_duration as duration_value
+from ..records import MAX_ID
 from ..states import JobState
 
-MAX_ID = 2**63 - 1  # ids are 64-bit integers
 #: Why a NUL character is refused: PostgreSQL text and JSONB cannot hold it.
 NUL_MESSAGE = "contains a NUL character (\\u0000), which PostgreSQL cannot store."
 

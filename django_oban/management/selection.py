@@ -67,7 +67,7 @@ def select_jobs(ids: Iterable[Any], options: dict[str, Any]) -> Selection:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in filters)
         raise CommandError(f"Give job ids or filters, not both (got ids and {flags}).")
     if job_ids:
-        queryset = all_jobs().filter(pk__in=job_ids)
+        queryset = all_jobs().with_ids(job_ids)
         found = set(queryset.values_list("pk", flat=True))
         return Selection(queryset, [pk for pk in job_ids if pk not in found])
     return Selection(_filtered(filters))

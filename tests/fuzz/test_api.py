@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db
 #: Not an id, nor a Job: refused with a TypeError naming the value.
 NOT_IDS: list[Any] = ["1", b"1", None, 1.0, 1.5, math.nan, True, object(), [1], {"id": 1}]
 #: Integers that are no job's id: ignored by cancel/retry/delete, ``DoesNotExist`` for updates.
-NO_SUCH_IDS: list[int] = [0, -1, 2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30]
+#: Ids beyond 64 bits included: no row can have one, on any engine.
+NO_SUCH_IDS: list[int] = [0, -1, 2**31, 2**63 - 1, -(2**63), 2**63, 2**64, -(2**63) - 1, 10**30]
 
 OPERATIONS: dict[str, Callable[[Any], Any]] = {
     "cancel_job": django_oban.cancel_job,
