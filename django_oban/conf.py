@@ -54,6 +54,9 @@ class ObanSettings:
     def _get(self, key: str) -> Any:
         return self.user_settings.get(key, DEFAULTS[key])
 
+    def _seconds(self, key: str) -> float:
+        return float(self._get(key))
+
     @property
     def QUEUES(self) -> dict[str, int]:
         return dict(self._get("QUEUES"))
@@ -64,24 +67,23 @@ class ObanSettings:
 
     @property
     def PRUNE_AFTER(self) -> float:
-        return self._get("PRUNE_AFTER")
+        return self._seconds("PRUNE_AFTER")
 
     @property
     def RESCUE_AFTER(self) -> float:
-        return self._get("RESCUE_AFTER")
+        return self._seconds("RESCUE_AFTER")
 
     @property
     def SHUTDOWN_GRACE(self) -> float:
-        return self._get("SHUTDOWN_GRACE")
+        return self._seconds("SHUTDOWN_GRACE")
 
     @property
     def POLL_INTERVAL(self) -> float:
-        return self._get("POLL_INTERVAL")
-
+        return self._seconds("POLL_INTERVAL")
 
     @property
     def HEARTBEAT_INTERVAL(self) -> float:
-        return self._get("HEARTBEAT_INTERVAL")
+        return self._seconds("HEARTBEAT_INTERVAL")
 
 
 oban_settings = ObanSettings()

@@ -167,7 +167,11 @@ def _execute(sql: str, params: list[Any], using: str, returns_rows: bool = True)
             plain.execute(sql, params)
             if not returns_rows:
                 return []
-            return [tuple(_decode_json(value, field) for value, field in zip(row, _FIELDS)) for row in plain.fetchall()]
+            rows = plain.fetchall()
+            return [
+                tuple(_decode_json(value, field) for value, field in zip(row, _FIELDS, strict=True))
+                for row in rows
+            ]
 
 
 def _cursor(wrapper: Any, raw: Any) -> Any:

@@ -72,7 +72,7 @@ def resolve_worker(path: str) -> type[Worker]:
     """
     try:
         worker = import_string(path)
-    except BaseException as exc:  # noqa: BLE001 - importing runs user code
+    except BaseException as exc:
         raise WorkerNotFound(f"cannot import worker {path!r}: {describe(exc)}") from exc
     if not (isinstance(worker, type) and issubclass(worker, Worker)):
         raise WorkerNotFound(f"{path!r} is not a django_oban.Worker subclass")
@@ -146,7 +146,7 @@ def announce(worker_class: type[Worker] | None, outcome: Outcome) -> None:
         responses = job_finished.send_robust(
             sender=worker_class, job=job, state=outcome.state, duration=outcome.duration, error=outcome.error
         )
-    except BaseException:  # noqa: BLE001 - send_robust lets BaseExceptions through
+    except BaseException:
         logger.exception("a job_finished receiver failed for job %s", job.pk)
         responses = []
     for receiver, response in responses:

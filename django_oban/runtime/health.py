@@ -53,7 +53,7 @@ def close_connection() -> None:
     """Drop this thread's default database connection so that the next query reconnects."""
     try:
         connection.close()
-    except Exception:  # noqa: BLE001 - the connection is already broken
+    except Exception:
         logger.debug("closing a broken connection failed", exc_info=True)
 
 
@@ -81,7 +81,7 @@ class JobConnections:
                     _close(wrapper)
                 else:
                     wrapper.close_if_unusable_or_obsolete()
-        except Exception:  # noqa: BLE001 - the job then finds the connection broken itself
+        except Exception:
             logger.debug("checking a job thread's connections failed", exc_info=True)
 
     def after_job(self) -> None:
@@ -93,7 +93,7 @@ class JobConnections:
             for wrapper in wrappers:
                 wrapper.close_if_unusable_or_obsolete()
             _thread.connected = any(wrapper.connection is not None for wrapper in wrappers)
-        except Exception:  # noqa: BLE001 - a broken connection is dropped before the next job
+        except Exception:
             logger.debug("closing a job thread's old connections failed", exc_info=True)
 
 
@@ -122,7 +122,7 @@ def _closed_by_server(wrapper: Any) -> bool:
 def _close(wrapper: Any) -> None:
     try:
         wrapper.close()
-    except Exception:  # noqa: BLE001 - the connection is already broken
+    except Exception:
         logger.debug("closing a broken connection failed", exc_info=True)
 
 
@@ -136,7 +136,9 @@ class Reconnection:
     def failed(self, exc: BaseException) -> float:
         """Record a failed attempt (closing this thread's connection); the seconds to wait."""
         if self.failures == 0:
-            logger.warning("%s failed (%s: %s); retrying until the database is back", self.what, type(exc).__name__, exc)
+            logger.warning(
+                "%s failed (%s: %s); retrying until the database is back", self.what, type(exc).__name__, exc
+            )
         logger.debug("%s failed", self.what, exc_info=exc)
         self.failures += 1
         connection_broke()

@@ -143,7 +143,7 @@ class Runner:
         while not self.stopping.is_set():
             try:
                 return nodes.register(self.node)
-            except Exception:  # noqa: BLE001 - a worker must outlive database outages
+            except Exception:
                 logger.warning("registering node %s failed; retrying", self.node, exc_info=True)
                 self.stopping.wait(RECONNECT_DELAY)
             finally:
@@ -198,7 +198,7 @@ class Runner:
         _resilient(self.halted, "housekeeping", tick)
         try:
             nodes.forget(run)
-        except Exception:  # noqa: BLE001 - the heartbeat simply expires
+        except Exception:
             logger.debug("could not remove node %s", self.node, exc_info=True)
         close_connection()
         if self.pruner:
@@ -213,7 +213,7 @@ class Runner:
         try:
             Job.objects.prune(self.prune_after)
             nodes.forget_dead(self.forget_nodes_after)
-        except Exception:  # noqa: BLE001 - the next prune tries again
+        except Exception:
             logger.warning("pruning failed", exc_info=True)
         finally:
             close_connection()

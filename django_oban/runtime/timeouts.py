@@ -11,6 +11,7 @@ that call returns.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import heapq
 import itertools
@@ -77,10 +78,8 @@ class _Watchdog:
             with self.lock:
                 fired = self._fire_due()
             if not fired:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.wakeups.get(timeout=self._next_wait())
-                except queue.Empty:
-                    pass
 
     def _fire_due(self) -> bool:
         """Fire the first deadline that has passed, if any (lock held): ``on_timeout`` first,
