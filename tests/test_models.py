@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -98,8 +99,9 @@ def test_str():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("args", {"a": "\x00"}), ("queue", "a\x00"), ("priority", 2**15), ("state", "bogus"), ("attempt", 2**31),
-     ("errors", [{"error": "\x00"}]), ("attempted_by", "node"), ("completed_at", 5), ("inserted_at", None)],
+    [("args", {"a": "\x00"}), ("meta", {"\ud800": 1}), ("queue", "a\x00"), ("priority", 2**15), ("max_attempts", 2**31),
+     ("scheduled_at", "garbage"), ("state", "bogus"), ("attempt", 2**31), ("errors", [{"error": "\x00"}]),
+     ("attempted_by", "node"), ("completed_at", 5), ("inserted_at", None)],
     ids=repr,
 )
 def test_saving_an_existing_job_with_a_bad_value_is_a_validation_error_naming_it(field, value):
@@ -114,12 +116,28 @@ def test_saving_an_existing_job_with_a_bad_value_is_a_validation_error_naming_it
     assert snapshot() == before
 
 
-def test_full_clean_refuses_args_nested_too_deep_without_recursing():
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("state", "bogus"), ("id", 2**64), ("id", -1), ("attempt", "x"), ("attempt", 2**40), ("errors", [{"e": "\x00"}]),
+     ("attempted_by", ["\ud800"]), ("inserted_at", "garbage"), ("scheduled_at", "garbage"), ("completed_at", 5)],
+    ids=repr,
+)
+def test_saving_a_new_job_with_a_bad_value_is_a_validation_error_naming_it(field, value):
     job = Job(worker="tests.workers.Noop")
-    for _ in range(10_000):
-        job.args = {"a": job.args}
+    setattr(job, field, value)
 
     with pytest.raises(ValidationError) as error:
-        job.full_clean()
+        job.save()
 
-    assert "nested more than" in " ".join(error.value.message_dict["args"])
+    assert field in error.value.message_dict
+    assert not Job.objects.exists()
+
+
+def test_saving_a_new_job_reads_a_naive_scheduled_at_in_the_current_time_zone():
+    with timezone.override("Asia/Tokyo"):
+        job = Job(worker="tests.workers.Noop", scheduled_at=datetime(2999, 1, 1, 9))
+        job.save()
+
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.scheduled_at == datetime(2999, 1, 1, tzinfo=dt_timezone.utc)
+    assert stored.state == JobState.SCHEDULED

@@ -117,6 +117,12 @@ def test_filters_and_stats_with_hostile_names_count_exactly(text: str) -> None:
     assert Job.objects.filter(queue=text).cancel() == (1 if len(text) <= 255 else 0)
 
 
+@pytest.mark.parametrize("jobs", [Noop.new(), ["job"], b"jobs"], ids=repr)
+def test_insert_all_of_something_else_than_a_list_of_jobs_is_a_type_error(jobs: Any) -> None:
+    with nothing_changes(), pytest.raises(TypeError, match="insert_all"):
+        django_oban.insert_all(jobs)
+
+
 def test_insert_all_with_one_bad_job_inserts_none() -> None:
     with nothing_changes(), pytest.raises(ValidationError, match="NUL"):
         django_oban.insert_all([Noop.new({"ok": 1}), Noop.new({"bad": "\x00"}), Noop.new()])

@@ -47,6 +47,10 @@ BAD_SELECTIONS: list[tuple[tuple[str, ...], str]] = [
     (("--queue", " "), "non-blank"),
     (("--worker", "x\x00"), "NUL character"),
     (("--tag", "a\x00"), "NUL character"),
+    *(  # "\udcff" is what an undecodable byte in argv becomes
+        ((flag, "mail\udcffers"), f"Invalid {flag} 'mail\\udcffers': contains a lone surrogate")
+        for flag in ("--queue", "--worker", "--tag")
+    ),
     (("--state", "bogus"), "Invalid --state 'bogus'"),
     (("--state", "\x00"), "Invalid --state"),
     (("--state", "' OR 1=1 --"), "Invalid --state"),

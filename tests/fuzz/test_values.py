@@ -126,19 +126,13 @@ def test_a_bad_worker_name_is_refused_on_save_and_update(jobs: list[Job], label:
         assert_refused(error, "worker", message)
 
 
-#: What Django's own JSONField validation, run by ``full_clean`` before ``Job.clean``, cannot
-#: encode without an exception other than ``ValidationError`` (see test_pending.py).
-FULL_CLEAN_PENDING = ("nesting 10,000 deep", "a list nested 10,000 deep", "a value containing itself", "an int of 5,000 digits")
-FULL_CLEAN_CASES = [(label, value, message) for label, value, message in BAD_JSON if label not in FULL_CLEAN_PENDING]
-
-
-@pytest.mark.parametrize(("label", "value", "message"), FULL_CLEAN_CASES, ids=[case[0] for case in FULL_CLEAN_CASES])
+@pytest.mark.parametrize(("label", "value", "message"), BAD_JSON, ids=[case[0] for case in BAD_JSON])
 def test_full_clean_refuses_bad_args(label: str, value: Any, message: str) -> None:
     job = Noop.new()
     job.args = value
     with pytest.raises(ValidationError) as error:
         job.full_clean()
-    assert "args" in error.value.message_dict
+    assert any(message in text for text in error.value.message_dict["args"]), error.value.message_dict
 
 
 def test_a_bad_value_for_one_job_of_a_callable_update_changes_no_job(jobs: list[Job]) -> None:
