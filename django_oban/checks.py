@@ -10,7 +10,7 @@ from django.core.checks import CheckMessage, Error
 from django.core.checks import Tags as CheckTags
 from django.core.checks import register
 
-from .conf import DEFAULTS
+from .conf import DEFAULTS, TESTING_MODES
 
 _NUMBER_RULES: dict[str, tuple[str, bool]] = {
     # key: (check id, zero allowed)
@@ -84,4 +84,11 @@ def check_oban_settings(**kwargs: Any) -> list[CheckMessage]:
     errors += _check_node(merged["NODE"])
     for key in _NUMBER_RULES:
         errors += _check_number(key, merged[key])
+    if merged["TESTING"] not in TESTING_MODES:
+        errors.append(
+            Error(
+                f"OBAN['TESTING'] must be one of {', '.join(map(repr, TESTING_MODES))}, not {merged['TESTING']!r}.",
+                id="django_oban.E012",
+            )
+        )
     return errors

@@ -13,6 +13,9 @@ key                default              meaning
                                         not available (SQLite) or as a fallback
 ``HEARTBEAT_INTERVAL`` ``1.0``          seconds between a node's heartbeats (and the
                                         leader's staging, rescue and pruning rounds)
+``TESTING``        ``None``             ``"inline"``: ``enqueue`` runs the job once the
+                                        transaction commits; ``"manual"``: only inserts
+                                        (run jobs with ``testing.drain_queue``)
 =================  ===================  ==============================================
 """
 
@@ -32,7 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "SHUTDOWN_GRACE": 15,
     "POLL_INTERVAL": 1.0,
     "HEARTBEAT_INTERVAL": 1.0,
+    "TESTING": None,
 }
+
+#: The values of ``OBAN["TESTING"]``: ``None`` (off), or a testing mode.
+TESTING_MODES = (None, "inline", "manual")
 
 
 def default_node_name() -> str:
@@ -84,6 +91,11 @@ class ObanSettings:
     @property
     def HEARTBEAT_INTERVAL(self) -> float:
         return self._seconds("HEARTBEAT_INTERVAL")
+
+    @property
+    def TESTING(self) -> str | None:
+        value = self._get("TESTING")
+        return value if isinstance(value, str) else None
 
 
 oban_settings = ObanSettings()

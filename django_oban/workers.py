@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from .changes import clean_schedule_in, clean_scheduled_at
+from .conf import oban_settings
 
 if TYPE_CHECKING:
     from .models import Job
@@ -123,9 +125,17 @@ class Worker:
 
     @classmethod
     def enqueue(cls, args: dict[str, Any] | None = None, **options: Any) -> Job:
-        """Insert a job for this worker and return it. Takes the options of ``new()``."""
+        """Insert a job for this worker and return it. Takes the options of ``new()``.
+
+        With ``OBAN["TESTING"] = "inline"`` the job also runs, in this thread, once the
+        surrounding transaction commits (at once outside one); ``job`` is refreshed then.
+        """
         job = cls.new(args, **options)
         job.save()
+        if oban_settings.TESTING == "inline":
+            from .runtime.inline import run_inline
+
+            transaction.on_commit(lambda: run_inline(job))
         return job
 
     @classmethod

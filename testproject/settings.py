@@ -5,9 +5,11 @@ The database is PostgreSQL when ``DATABASE_URL`` is set, else a local SQLite fil
 
 import json
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,8 @@ INSTALLED_APPS = [
     "django_object_actions",
     "django_oban",
     "testproject.demo",
+    # The Django Tasks backport, before Django 6.0 brought django.tasks.
+    *(["django_tasks"] if django.VERSION < (6, 0) and find_spec("django_tasks") else []),
 ]
 
 MIDDLEWARE = [
@@ -75,6 +79,9 @@ OBAN = {
     # Worker subprocesses of the tests (e.g. the chaos suite) set more keys, as a JSON object.
     **json.loads(os.environ.get("OBAN_SETTINGS_JSON", "{}")),
 }
+
+# Django Tasks (testproject/tasks.py) run as django-oban jobs; QUEUES default to OBAN's.
+TASKS = {"default": {"BACKEND": "django_oban.backends.ObanBackend"}}
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,7 @@ from django.utils.module_loading import import_string
 from ..models import Job
 from ..signals import job_finished, job_started
 from ..states import JobState
+from ..tasks import worker_for
 from ..workers import MAX_DELAY, Cancel, Record, Snooze, Worker
 from .storable import describe, error_message, error_traceback, recent_errors, storable_json, storable_text
 from .timeouts import JobTimeout, call_with_timeout
@@ -74,9 +75,12 @@ def resolve_worker(path: str) -> type[Worker]:
         worker = import_string(path)
     except BaseException as exc:
         raise WorkerNotFound(f"cannot import worker {path!r}: {describe(exc)}") from exc
-    if not (isinstance(worker, type) and issubclass(worker, Worker)):
-        raise WorkerNotFound(f"{path!r} is not a django_oban.Worker subclass")
-    return worker
+    if isinstance(worker, type) and issubclass(worker, Worker):
+        return worker
+    runner = worker_for(worker)  # a Django task's job
+    if runner is None:
+        raise WorkerNotFound(f"{path!r} is not a django_oban.Worker subclass (nor a Django task)")
+    return runner
 
 
 def checked_timeout(seconds: Any) -> float | None:
@@ -189,12 +193,12 @@ def failure(job: Job, worker: Worker | None, exc: BaseException, duration: float
     message = error_message(describe(exc))
     trace = _format_traceback(exc)
     if job.attempt >= job.max_attempts:
-        entry = error_entry(job, now, message, trace)
+        entry = error_entry(job, now, message, trace, exception_path(exc))
         return Outcome(job, JobState.DISCARDED, duration, message, {"discarded_at": now}, error_entry=entry)
     delay, problem = retry_delay(worker, job)
     if problem:
         message = error_message(f"{message} ({problem})")
-    entry = error_entry(job, now, message, trace)
+    entry = error_entry(job, now, message, trace, exception_path(exc))
     return Outcome(
         job, JobState.RETRYABLE, duration, message, {"scheduled_at": now + timedelta(seconds=delay)}, error_entry=entry
     )
@@ -231,12 +235,21 @@ def _text(value: Any, convert: Callable[[Any], str] = str) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-def error_entry(job: Job, at: datetime, error: str, trace: str | None = None) -> dict[str, Any]:
-    """One element of ``Job.errors``."""
+def error_entry(
+    job: Job, at: datetime, error: str, trace: str | None = None, exception: str | None = None
+) -> dict[str, Any]:
+    """One element of ``Job.errors``; ``exception`` is the dotted path of the exception's class."""
     entry: dict[str, Any] = {"attempt": job.attempt, "at": at.isoformat(), "error": error}
     if trace:
         entry["traceback"] = trace
+    if exception:
+        entry["exception"] = exception
     return entry
+
+
+def exception_path(exc: BaseException) -> str:
+    """The dotted path of ``exc``'s class, as stored in ``Job.errors`` (``"exception"``)."""
+    return storable_text(f"{type(exc).__module__}.{type(exc).__qualname__}")
 
 
 def write_outcome(outcome: Outcome, using: str = "default") -> bool:
