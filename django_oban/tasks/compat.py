@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from django_tasks.backends.base import BaseTaskBackend
     from django_tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
-    from django_tasks.exceptions import TaskResultDoesNotExist
+    from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
     from django_tasks.signals import task_enqueued, task_finished, task_started
 else:
     _base = submodule("base")
@@ -65,6 +65,7 @@ else:
     )
     InvalidTask = first_attribute(_exceptions, "InvalidTask", "InvalidTaskError")
     TaskResultDoesNotExist = first_attribute(_exceptions, "TaskResultDoesNotExist", "ResultDoesNotExist")
+    TaskResultMismatch = first_attribute(_exceptions, "TaskResultMismatch", "ResultMismatch")
     task_enqueued, task_started, task_finished = _signals.task_enqueued, _signals.task_started, _signals.task_finished
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "TaskError",
     "TaskResult",
     "TaskResultDoesNotExist",
+    "TaskResultMismatch",
     "TaskResultStatus",
     "task_backends",
     "task_enqueued",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django_oban import Cancel
 from django_oban.backends import current_job
 
 try:
@@ -74,3 +75,16 @@ def wait_for_cancel(started: str, seconds: float) -> str:
             return "saw the cancel"
         time.sleep(0.02)
     return "ran to the end"
+
+
+@task()
+def give_up(reason: str) -> Cancel:
+    return Cancel(reason)
+
+
+@task()
+def sleep_in_steps(seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "slept"

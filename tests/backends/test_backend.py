@@ -17,6 +17,7 @@ from django_oban.states import JobState
 from django_oban.tasks.compat import (
     InvalidTask,
     TaskResultDoesNotExist,
+    TaskResultMismatch,
     TaskResultStatus,
     task_backends,
     task_enqueued,
@@ -303,3 +304,30 @@ def test_check_warns_of_queues_no_worker_runs() -> None:
     assert list(ObanBackend("default", {}).check()) == []
     warnings = list(ObanBackend("default", {"QUEUES": ["default", "ghost"]}).check())
     assert [warning.id for warning in warnings] == ["django_oban.W021"] and "'ghost'" in warnings[0].msg
+
+
+def test_get_result_through_another_task_is_a_mismatch() -> None:
+    result = tasks.add.enqueue(1, 2)
+    with pytest.raises(TaskResultMismatch):
+        tasks.echo.get_result(result.id)
+
+
+def test_a_task_returning_cancel_cancels_its_job_with_the_reason() -> None:
+    result = tasks.give_up.enqueue("nothing to do")
+    drain_queue()
+    result.refresh()
+    assert result.status == Status.FAILED
+    assert [error.exception_class for error in result.errors] == [TaskCancelled]
+    assert "nothing to do" in result.errors[0].traceback
+
+
+def test_backoff_and_timeout_options_apply_to_the_attempts() -> None:
+    options = {"BACKOFF": 600, "TASKS": {"tests.backends.tasks.sleep_in_steps": {"TIMEOUT": 0.05}}}
+    with override_settings(TASKS={"default": {"BACKEND": "django_oban.backends.ObanBackend", "OPTIONS": options}}):
+        result = tasks.sleep_in_steps.enqueue(10)
+        before = timezone.now()
+        drain_queue()
+    job = Job.objects.get(pk=result.id)
+    assert job.state == JobState.RETRYABLE
+    assert timedelta(seconds=599) <= job.scheduled_at - before <= timedelta(seconds=601)
+    assert job.errors[0]["exception"] == "django_oban.runtime.timeouts.JobTimeout"
