@@ -101,7 +101,8 @@ def normalize_tags(tags: Any) -> list[str]:
 def clean_priority(value: Any) -> int:
     if not _is_int(value) or value not in PRIORITY_RANGE:
         raise ValueError(f"must be an integer from 0 to 9 (0 is highest), not {value!r}")
-    return value
+    priority: int = value
+    return priority
 
 
 def clean_max_attempts(value: Any) -> int:
@@ -109,7 +110,8 @@ def clean_max_attempts(value: Any) -> int:
         raise ValueError(f"must be an integer of at least 1, not {value!r}")
     if value > MAX_ATTEMPTS_LIMIT:
         raise ValueError(f"must be at most {MAX_ATTEMPTS_LIMIT}, not {value!r}")
-    return value
+    max_attempts: int = value
+    return max_attempts
 
 
 def check_storable(text: str) -> str:
@@ -141,15 +143,15 @@ def clean_json_object(value: Any) -> dict[str, Any]:
     """
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a JSON object (a dict), not {type(value).__name__}")
-    value = dict(value)
-    _check_json_tree(value)
+    obj: dict[str, Any] = dict(value)
+    _check_json_tree(obj)
     try:
-        size = len(json.dumps(value, allow_nan=False))
+        size = len(json.dumps(obj, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"must be JSON serialisable: {exc}") from exc
     if size > MAX_JSON_SIZE:
         raise ValueError(f"is {size:,} bytes as JSON, above the limit of {MAX_JSON_SIZE:,}")
-    return value
+    return obj
 
 
 def _check_json_tree(value: Any) -> None:

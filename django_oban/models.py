@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core import validators
@@ -20,8 +20,8 @@ from .records import clean_record
 from .states import FINISHED_STATES, JobState
 from .updates import max_attempts_error
 
-if TYPE_CHECKING:
-    from django.db.models.manager import Manager
+#: ``Job.objects``: every ``JobQuerySet`` method, typed as such for mypy's Django plugin.
+JobManager = models.Manager.from_queryset(JobQuerySet)
 
 _NOT_BLANK = r"\S"
 #: Fields ``clean()`` checks itself (Django's ``JSONField`` check recurses and can overflow).
@@ -54,7 +54,7 @@ class Job(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     discarded_at = models.DateTimeField(null=True, blank=True)
 
-    objects: ClassVar[Manager[Job]] = JobQuerySet.as_manager()
+    objects = JobManager()
 
     class Meta:
         db_table = "oban_jobs"
@@ -108,6 +108,14 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.worker} #{self.pk} ({self.state})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Validate (``clean()``) and save; a new job in the future is saved as scheduled."""
+        if self._state.adding:
+            self.prepare_for_insert()
+        else:
+            self.clean()
+        super().save(*args, **kwargs)
+
     # Set by the worker runtime while this job runs; see ``cancelled()``.
     _cancel_event: threading.Event | None = None
 
@@ -142,14 +150,6 @@ class Job(models.Model):
         """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled."""
         self.clean()
         self.state = state_after_rescheduling(self.state, self.scheduled_at, timezone.now())
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Validate (``clean()``) and save; a new job in the future is saved as scheduled."""
-        if self._state.adding:
-            self.prepare_for_insert()
-        else:
-            self.clean()
-        super().save(*args, **kwargs)
 
     def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
         """Delete this job; raises ``JobExecutingError`` (deleting nothing) if it is executing."""

@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
 
 def queue_stats(now: datetime) -> dict[str, Any]:
-    """Counts by queue × state (configured queues included), totals and oldest available ages, in two queries."""
+    """Counts by queue and state (configured queues included), totals and oldest available ages, in two queries."""
     counts = Job.objects.stats()
     for queue in oban_settings.QUEUES:
         counts.setdefault(queue, dict.fromkeys(JobState.values, 0))
@@ -72,7 +72,7 @@ def render_table(stats: dict[str, Any]) -> str:
 
     def line(cells: list[str]) -> str:
         # Names left-aligned, counts right-aligned.
-        padded = [cell.rjust(width) for cell, width in zip(cells, widths)]
+        padded = [cell.rjust(width) for cell, width in zip(cells, widths, strict=True)]
         padded[0], padded[-1] = cells[0].ljust(widths[0]), cells[-1].ljust(widths[-1])
         return "  ".join(padded).rstrip()
 
