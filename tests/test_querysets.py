@@ -271,7 +271,8 @@ class TestSetBased:
     def test_callable_update_locks_then_writes_once(self, jobs, django_assert_num_queries):
         with django_assert_num_queries(4) as captured:
             Job.objects.all().update_many(lambda job: {"meta": {"seen": job.pk}})
-        statements = [q["sql"].upper() for q in captured.captured_queries if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))]
+        sql = [query["sql"].upper() for query in captured.captured_queries]
+        statements = [text for text in sql if not text.startswith(("SAVEPOINT", "RELEASE"))]
         assert len(statements) == 2
         assert statements[0].startswith("SELECT")
         assert statements[1].startswith("UPDATE")

@@ -46,8 +46,13 @@ def every_state() -> list[Job]:
     return [make_job(state) for state in ALL_STATES]
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
-@pytest.mark.parametrize("value", NOT_IDS, ids=repr)
+@pytest.mark.parametrize(
+    ("operation", "value"),
+    # Every function reads ids in one place (api.py): all of NOT_IDS on one, two on the others.
+    [(operation, value) for operation in OPERATIONS for value in NOT_IDS
+     if operation == "cancel_many_jobs" or value in ("1", None)],
+    ids=repr,
+)
 def test_a_value_that_is_not_a_job_or_id_is_a_type_error(every_state: list[Job], operation: str, value: Any) -> None:
     with nothing_changes(), pytest.raises(TypeError, match="Expected a Job or an integer id"):
         OPERATIONS[operation](value)
@@ -161,7 +166,9 @@ def test_tagged_with_a_non_string_is_a_type_error(tag: Any) -> None:
     [timedelta(days=-5), -5, -0.5, math.nan, math.inf, -math.inf, "5", None, True, timedelta.max, 10**30],
     ids=repr,
 )
-def test_prune_with_an_age_that_is_not_a_non_negative_duration_deletes_nothing(every_state: list[Job], age: Any) -> None:
+def test_prune_with_an_age_that_is_not_a_non_negative_duration_deletes_nothing(
+    every_state: list[Job], age: Any
+) -> None:
     with nothing_changes(), pytest.raises((ValueError, TypeError), match="older_than"):
         Job.objects.prune(older_than=age)
     with pytest.raises((ValueError, TypeError), match="older_than"):
