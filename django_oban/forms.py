@@ -1,4 +1,4 @@
-"""The form behind the admin's ``update_jobs`` action."""
+"""The form behind the admin's ``update_jobs`` action: it builds the ``Update`` the action writes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import cached_property
 
-from .changes import DURATION_HELP, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE, clean_changes, normalize_tags, parse_duration
+from .changes import DURATION_HELP, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE, parse_duration
 from .querysets import JobQuerySet
-from .updates import Update, attempts_above
+from .updates import Add, Update
 
 
 class JobUpdateForm(forms.Form):
@@ -46,9 +47,10 @@ class JobUpdateForm(forms.Form):
     def clean_max_attempts(self) -> int | None:
         value: int | None = self.cleaned_data["max_attempts"]
         if value is not None:
-            blocking = attempts_above(self.jobs, value)
-            if blocking:
-                raise ValidationError(f"Lower than the attempts already made by job {blocking}.")
+            try:
+                self.jobs.check_max_attempts(value)
+            except ValidationError as exc:
+                raise ValidationError(exc.messages) from None  # keyed by field: this field's messages
         return value
 
     def clean(self) -> dict[str, Any]:
@@ -56,24 +58,37 @@ class JobUpdateForm(forms.Form):
         data = self.cleaned_data
         if data.get("schedule_in") is not None and data.get("scheduled_at") is not None:
             self.add_error("scheduled_at", "Give a delay or a time, not both.")
-        if not self.errors and not self.changes() and not self.tags_to_add():
-            raise ValidationError("Nothing to change: fill in at least one field.")
         if not self.errors:
             try:
-                clean_changes(self.changes())
+                update = self.update
             except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
-                    self.add_error(field if field in self.fields else None, messages)
+                self.add_validation_error(exc)
+            else:
+                if not update:
+                    raise ValidationError("Nothing to change: fill in at least one field.")
         return data
 
+    def add_validation_error(self, error: ValidationError) -> None:
+        """Show ``error`` (from validating or writing the update) next to the fields it names."""
+        for field, messages in error.update_error_dict({}).items():
+            field = "add_tags" if field == "tags" else field
+            self.add_error(field if field in self.fields else None, messages)
+
     def changes(self) -> dict[str, Any]:
-        """The fields given, as ``update_many`` changes (blank ones left out)."""
+        """The fields given, as ``Update.from_changes`` takes them (blank ones left out, tags added)."""
         fields = ("priority", "queue", "schedule_in", "scheduled_at", "max_attempts")
-        return {field: self.cleaned_data[field] for field in fields if self.cleaned_data.get(field) not in (None, "")}
+        changes: dict[str, Any] = {
+            field: self.cleaned_data[field] for field in fields if self.cleaned_data.get(field) not in (None, "")
+        }
+        if self.cleaned_data.get("add_tags"):
+            changes["tags"] = Add(self.cleaned_data["add_tags"].split(","))
+        return changes
 
-    def tags_to_add(self) -> list[str]:
-        return normalize_tags((self.cleaned_data.get("add_tags") or "").split(","))
-
+    @cached_property
     def update(self) -> Update:
-        """The validated update, ready to ``apply`` to the jobs."""
-        return Update(clean_changes(self.changes()), {}, self.tags_to_add())
+        """The validated update of the jobs (``ValidationError`` keyed by field if a value is invalid)."""
+        return Update.from_changes(self.changes())
+
+    def description(self) -> str:
+        """What the update does, for the audit trail: ``"Updated priority=3, tags added: urgent"``."""
+        return "Updated " + self.update.describe()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -43,12 +43,6 @@ FINISHED_AT: dict[str, str] = {
     JobState.DISCARDED: "discarded_at",
 }
 _ATTEMPT_CONSTRAINT = "oban_jobs_attempt_range"
-
-#: Temporary: the admin's names until it reads ``operations.py`` (to be removed then).
-SKIPPED_STATES: dict[str, tuple[tuple[str, ...], str]] = {
-    operation.name: (operation.skipped_states, operation.skip_reason) for operation in (CANCEL, RETRY, DELETE)
-}
-
 
 def tag_condition(tag: str, using: str) -> models.Q:
     """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``.
@@ -308,11 +302,6 @@ class JobQuerySet(models.QuerySet[Any]):
 
     # -- internals -----------------------------------------------------------------
 
-    @staticmethod
-    def _update_values(cleaned: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Temporary: the admin's until it calls ``apply_update()`` (to be removed then)."""
-        return Update(cleaned).expressions(now)
-
     @contextmanager
     def _max_attempts_checked(self, update: Update) -> Iterator[None]:
         """Run a write setting max_attempts in a savepoint; a job's attempt above it is a ``ValidationError``."""
@@ -334,14 +323,3 @@ class JobQuerySet(models.QuerySet[Any]):
         count: int = self.order_by().update(**values)
         return count
 
-
-@contextmanager
-def _constraint_errors_as_validation_errors(using: str) -> Iterator[None]:
-    """Temporary: the admin's until it calls ``apply_update()`` (to be removed then)."""
-    try:
-        with transaction.atomic(using=using):
-            yield
-    except IntegrityError as exc:
-        if _ATTEMPT_CONSTRAINT in str(exc):
-            raise max_attempts_error() from exc
-        raise

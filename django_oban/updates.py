@@ -156,19 +156,6 @@ class Update:
             values[ADDABLE_FIELD] = _concat(F(ADDABLE_FIELD), _jsonb(list(self.add_tags)), template=_TAG_UNION)
         return values
 
-    # Temporary: the admin's and its form's names until they switch (to be removed then).
-    @property
-    def changes(self) -> Mapping[str, Any]:
-        return self.values
-
-    def merge_expressions(self) -> dict[str, Any]:
-        merged = {*self.merges, *((ADDABLE_FIELD,) if self.add_tags else ())}
-        return {name: value for name, value in self.expressions(datetime.now()).items() if name in merged}
-
-    def apply(self, jobs: Any) -> int:
-        count: int = jobs.apply_update(self)
-        return count
-
     def describe(self) -> str:
         """``priority=0, meta merged with {...}, tags added: a, b``: for logs and audit messages."""
         parts = [f"{name}={value}" for name, value in self.values.items()]
@@ -176,12 +163,6 @@ class Update:
         if self.add_tags:
             parts.append(f"tags added: {', '.join(self.add_tags)}")
         return ", ".join(parts)
-
-
-def attempts_above(jobs: Any, max_attempts: int) -> str | None:
-    """Temporary: the admin form's until it calls ``JobQuerySet.check_max_attempts`` (to be removed then)."""
-    ids = list(jobs.filter(attempt__gt=max_attempts).order_by("pk").values_list("pk", flat=True)[: LISTED_IDS + 1])
-    return ", ".join(map(str, ids[:LISTED_IDS])) + (", …" if len(ids) > LISTED_IDS else "") if ids else None
 
 
 def _marked_field(key: Any, marker: Merge | Add, fields: tuple[str, ...]) -> str:

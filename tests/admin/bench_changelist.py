@@ -14,9 +14,9 @@ import argparse
 import os
 import sys
 import time
-from urllib.parse import quote
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")

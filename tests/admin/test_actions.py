@@ -155,7 +155,7 @@ def test_update_jobs_logs_what_changed(operator: Client) -> None:
     post_action(operator, "update_jobs", [job], apply="1", priority="2", add_tags="Urgent")
     entry = LogEntry.objects.get()
     assert (entry.object_id, entry.object_repr, entry.action_flag) == (str(job.pk), str(job), CHANGE)
-    assert entry.change_message == "Updated priority=2, add_tags=['urgent'] via the admin."
+    assert entry.change_message == "Updated priority=2, tags added: urgent via the admin."
     assert entry.get_change_message() == entry.change_message
 
 
@@ -164,7 +164,7 @@ def test_update_jobs_logs_what_changed(operator: Client) -> None:
     [
         ({"priority": "12"}, "priority", "less than or equal to 9"),
         ({"queue": "   "}, None, "Nothing to change"),
-        ({"max_attempts": "1"}, "max_attempts", "Lower than the attempts already made by job"),
+        ({"max_attempts": "1"}, "max_attempts", "max_attempts cannot be lower than the attempts already made by job"),
         ({"schedule_in": "10", "scheduled_at": "2030-01-01 00:00"}, "scheduled_at", "not both"),
         ({"scheduled_at": "tomorrow"}, "scheduled_at", "Enter a valid date/time"),
         ({"schedule_in": "soon"}, "schedule_in", "Enter a duration"),

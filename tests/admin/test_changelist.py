@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from django_oban.admin import distinct_queues, distinct_workers
+from django_oban.admin.filters import distinct_queues, distinct_workers
 from django_oban.models import Job
 from django_oban.states import JobState
 from tests.admin.conftest import CHANGELIST

@@ -33,8 +33,9 @@ CHANGELIST_QUERIES = [
     "state__exact=available&state__exact=bogus", "queue__in=a,b,%27",
 ]
 
-#: Query strings with a NUL character, which PostgreSQL text cannot hold (more in test_pending.py).
-NUL_QUERIES = ["q=a%00b", "priority__exact=%00", "inserted_at__gte=%00", "o=%00", "p=%00", "a%00b=1"]
+#: Query strings with a NUL character, which PostgreSQL text cannot hold.
+NUL_QUERIES = ["q=a%00b", "priority__exact=%00", "inserted_at__gte=%00", "o=%00", "p=%00", "a%00b=1",
+               "queue__exact=a%00b", "worker__exact=%00", "state__exact=%00"]
 
 ACTIONS = ["cancel_jobs", "retry_jobs", "delete_jobs", "update_jobs"]
 
@@ -65,7 +66,7 @@ BAD_UPDATE_FORMS: list[tuple[dict[str, str], str]] = [
 
 @pytest.fixture
 def root() -> Client:
-    user = User.objects.create_superuser("root", "root@example.com", "pw")
+    user = User.objects.create_superuser("root", "root@example.com", None)  # force_login needs no password
     client = Client()
     client.force_login(user)
     return client
@@ -99,10 +100,11 @@ def test_sql_looking_filters_and_searches_find_only_matching_jobs(root: Client, 
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize(
     "selected",
-    [["-1"], ["0"], ["99999999999999999999"], ["9223372036854775808"]],
+    [["-1"], ["0"], ["9223372036854775807"], ["-9223372036854775808"], ["99999999999999999999"],
+     ["9223372036854775808"], ["abc"], ["1.5"], [""], ["1", "abc"], ["1\x00"], ["' OR 1=1 --"]],
     ids=repr,
 )
-def test_an_action_on_a_selection_of_ids_of_no_job_changes_nothing(
+def test_an_action_on_a_selection_of_no_job_ids_changes_nothing(
     root: Client, every_state: list[Job], action: str, selected: list[str]
 ) -> None:
     data = {"action": action, "_selected_action": selected, "post": "yes", "apply": "1", "priority": "1"}
