@@ -1,14 +1,17 @@
-"""System checks validating the ``OBAN`` settings dict (ids ``django_oban.E001``…)."""
+"""System checks: the ``OBAN`` settings dict (``django_oban.E001``…``E009``, ``E012``) and what
+the admin needs (``E010``, ``E011``); the Tasks backend's are ``ObanBackend.check`` (``E020``, ``W021``)."""
 
 from __future__ import annotations
 
 import numbers
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error
+from django.core.checks import CheckMessage, Error, register
 from django.core.checks import Tags as CheckTags
-from django.core.checks import register
+from django.template import TemplateDoesNotExist, engines
+from django.template.backends.django import DjangoTemplates
 
 from .conf import DEFAULTS, TESTING_MODES
 
@@ -92,3 +95,45 @@ def check_oban_settings(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+#: Templates the job admin renders or extends, one of ours and one of django-object-actions.
+ADMIN_TEMPLATES = ("admin/django_oban/job/change_list.html", "django_object_actions/change_list.html")
+
+
+def _template_found(name: str) -> bool:
+    for engine in engines.all():
+        if isinstance(engine, DjangoTemplates):
+            try:
+                engine.get_template(name)
+            except TemplateDoesNotExist:
+                continue
+            return True
+    return False
+
+
+@register(CheckTags.admin)
+def check_admin_dependencies(**kwargs: Any) -> list[CheckMessage]:
+    """With Django's admin installed, the job admin needs ``django_object_actions`` and app templates."""
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    if not apps.is_installed("django_object_actions"):
+        return [
+            Error(
+                "The django_oban admin needs 'django_object_actions' in INSTALLED_APPS: the job list and "
+                "the job page extend its templates.",
+                hint="Add 'django_object_actions' to INSTALLED_APPS (it is installed with django-oban).",
+                id="django_oban.E010",
+            )
+        ]
+    missing = [name for name in ADMIN_TEMPLATES if not _template_found(name)]
+    if missing:
+        return [
+            Error(
+                f"The django_oban admin cannot load its templates ({', '.join(missing)}).",
+                hint="Set 'APP_DIRS': True in the DjangoTemplates entry of TEMPLATES, or add "
+                "'django.template.loaders.app_directories.Loader' to its 'loaders'.",
+                id="django_oban.E011",
+            )
+        ]
+    return []

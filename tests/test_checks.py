@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.test import override_settings
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import modify_settings, override_settings
 
-from django_oban.checks import check_oban_settings
+from django_oban.checks import check_admin_dependencies, check_oban_settings
 from django_oban.conf import oban_settings
 
 
@@ -68,3 +71,50 @@ def test_settings_fall_back_to_documented_defaults():
         assert oban_settings.SHUTDOWN_GRACE == 15
         assert oban_settings.POLL_INTERVAL == 1.0
         assert oban_settings.NODE.endswith(f"-{__import__('os').getpid()}")
+
+
+# -- what the admin needs -----------------------------------------------------------------
+
+
+def test_the_admin_dependencies_of_the_test_project_pass():
+    assert check_admin_dependencies() == []
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django_object_actions"]})
+def test_missing_django_object_actions_is_an_error_naming_the_fix():
+    [error] = check_admin_dependencies()
+    assert error.id == "django_oban.E010"
+    assert "'django_object_actions'" in error.msg
+    assert error.hint == "Add 'django_object_actions' to INSTALLED_APPS (it is installed with django-oban)."
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django_object_actions"]})
+def test_manage_py_check_stops_on_the_missing_app():
+    with pytest.raises(SystemCheckError, match=r"django_oban\.E010"):
+        call_command("check")
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django.contrib.admin", "django_object_actions"]})
+def test_without_djangos_admin_django_object_actions_is_not_needed():
+    assert check_admin_dependencies() == []
+
+
+def test_templates_that_cannot_be_loaded_are_an_error_naming_the_fix():
+    without_app_dirs = [{**settings.TEMPLATES[0], "APP_DIRS": False}]
+    with override_settings(TEMPLATES=without_app_dirs):
+        [error] = check_admin_dependencies()
+    assert error.id == "django_oban.E011"
+    assert "admin/django_oban/job/change_list.html" in error.msg
+    assert "django_object_actions/change_list.html" in error.msg
+    assert error.hint == (
+        "Set 'APP_DIRS': True in the DjangoTemplates entry of TEMPLATES, or add "
+        "'django.template.loaders.app_directories.Loader' to its 'loaders'."
+    )
+
+
+def test_templates_from_an_explicit_app_directories_loader_pass():
+    loaders = ["django.template.loaders.filesystem.Loader", "django.template.loaders.app_directories.Loader"]
+    explicit = [{**settings.TEMPLATES[0], "APP_DIRS": False,
+                 "OPTIONS": {**settings.TEMPLATES[0]["OPTIONS"], "loaders": loaders}}]
+    with override_settings(TEMPLATES=explicit):
+        assert check_admin_dependencies() == []
