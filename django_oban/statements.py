@@ -80,7 +80,6 @@ def update_each(jobs: models.QuerySet[Any], compute: Callable[[Any], Update]) ->
     """
     with transaction.atomic(using=jobs.db):
         locked = list(jobs.select_for_update().order_by("pk"))
-        now = timezone.now()
         plans: list[tuple[Any, dict[str, Any]]] = []
         errors: dict[str, list[str]] = {}
         for job in locked:
@@ -95,7 +94,8 @@ def update_each(jobs: models.QuerySet[Any], compute: Callable[[Any], Update]) ->
             plans.append((job, values))
         if errors:
             raise ValidationError(errors)
-        changed, fields = _apply_in_memory(plans, now)
+        # Taken after every update was computed, so that a ``schedule_in=0`` is not in its future.
+        changed, fields = _apply_in_memory(plans, timezone.now())
         if changed:
             jobs.model._default_manager.db_manager(jobs.db).bulk_update(changed, sorted(fields))
     return locked

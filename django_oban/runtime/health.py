@@ -72,7 +72,7 @@ class JobConnections:
         """Drop connections that are old, unusable, or known or seen to be dead."""
         current = generation()
         moved, self.seen = current != self.seen, current
-        if not getattr(_thread, "connected", False):
+        if not _may_be_connected():
             return
         try:
             for wrapper in connections.all(initialized_only=True):
@@ -86,7 +86,7 @@ class JobConnections:
 
     def after_job(self) -> None:
         """As at the end of a request: close connections past ``CONN_MAX_AGE`` or with errors."""
-        if not getattr(_thread, "connected", False):
+        if not _may_be_connected():
             return
         try:
             wrappers = connections.all(initialized_only=True)
@@ -108,14 +108,20 @@ def _note_connection(sender: Any, **kwargs: Any) -> None:
 connection_created.connect(_note_connection, dispatch_uid="django_oban.runtime.health")
 
 
+def _may_be_connected() -> bool:
+    """Whether this thread may hold a connection: it opened one, or its default connection is
+    set although its setup failed half-way (Django then keeps it without ``connection_created``)."""
+    return getattr(_thread, "connected", False) or connection.connection is not None
+
+
 def _closed_by_server(wrapper: Any) -> bool:
     """Whether an idle PostgreSQL connection has data waiting (the server said goodbye)."""
     if wrapper.vendor != "postgresql":
         return False
     try:
         readable, _, _ = select.select([wrapper.connection.fileno()], [], [], 0)
-    except (OSError, ValueError, AttributeError):
-        return True  # no usable socket
+    except Exception:  # noqa: BLE001 - no usable socket (psycopg raises its own error for a lost one)
+        return True
     return bool(readable)
 
 
