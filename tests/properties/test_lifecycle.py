@@ -9,7 +9,9 @@ After every step the database must match the model (``model.Expected``) and:
 - ``Job.objects.stats()`` counts what the rows hold, and every row is consistent.
 
 CI runs a small derandomized budget; ``OBAN_HYPOTHESIS_PROFILE=thorough`` runs 500 random
-examples of 60 steps (see docs/reliability.md). Runs on PostgreSQL and SQLite.
+examples of 60 steps (see docs/reliability.md). Runs on PostgreSQL and SQLite, under a hard
+deadline (``OBAN_HYPOTHESIS_DEADLINE`` seconds) that fails it with a stack dump rather than
+letting CI hang.
 """
 
 from __future__ import annotations
@@ -31,17 +33,22 @@ from django_oban.runtime import database
 from django_oban.runtime.execution import failure, success
 from django_oban.states import FINISHED_STATES, JobState
 
+from .deadline import hard_deadline
 from .invariants import inconsistent_rows, stats_mismatches
 from .model import Expected
 
 settings.register_profile(
-    "oban-ci", max_examples=25, stateful_step_count=30, deadline=None, derandomize=True, database=None,
+    "oban-ci", max_examples=50, stateful_step_count=40, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "thorough", max_examples=500, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-PROFILE = settings.get_profile(os.environ.get("OBAN_HYPOTHESIS_PROFILE", "oban-ci"))
+PROFILE_NAME = os.environ.get("OBAN_HYPOTHESIS_PROFILE", "oban-ci")
+PROFILE = settings.get_profile(PROFILE_NAME)
+#: Seconds the whole run may take: about 4 times what it takes on PostgreSQL here (shrinking
+#: a failure included); the thorough profile takes as long as it needs.
+DEADLINE = float(os.environ.get("OBAN_HYPOTHESIS_DEADLINE") or (240 if PROFILE_NAME == "oban-ci" else 24 * 3600))
 
 QUEUES = ("default", "other")
 NODES = ("node-a", "node-b")
@@ -132,7 +139,7 @@ class JobLifecycle(RuleBasedStateMachine):
     @staticmethod
     def _outcome(job: Job, outcome: str) -> Any:
         if outcome.startswith("fail"):
-            worker = RetriesNow if outcome == "fail, retry now" else RetriesLater
+            worker = RetriesNow() if outcome == "fail, retry now" else RetriesLater()
             return failure(job, worker, RuntimeError("failed on purpose"), 0.0)
         value = {
             "complete": None, "record": Record({"n": 1}), "cancel": Cancel("by itself"),
@@ -261,4 +268,5 @@ class JobQuerySetCall:
 
 @pytest.mark.django_db(transaction=True)
 def test_no_interleaving_of_runs_and_management_breaks_the_rules() -> None:
-    run_state_machine_as_test(JobLifecycle, settings=PROFILE)
+    with hard_deadline(DEADLINE, "the job lifecycle state machine"):
+        run_state_machine_as_test(JobLifecycle, settings=PROFILE)
