@@ -1,5 +1,6 @@
-"""System checks: the ``OBAN`` settings dict (``django_oban.E001``…``E009``, ``E012``) and what
-the admin needs (``E010``, ``E011``); the Tasks backend's are ``ObanBackend.check`` (``E020``, ``W021``)."""
+"""System checks: the ``OBAN`` settings dict (``django_oban.E001``…``E009``, ``E012``; ``CRON`` and
+``TIMEZONE``: ``E030``…``E035``, in ``cron/checks.py``) and what the admin needs (``E010``, ``E011``);
+the Tasks backend's are ``ObanBackend.check`` (``E020``, ``W021``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.template import TemplateDoesNotExist, engines
 from django.template.backends.django import DjangoTemplates
 
 from .conf import DEFAULTS, TESTING_MODES
+from .cron.checks import check_cron_settings
 
 _NUMBER_RULES: dict[str, tuple[str, bool]] = {
     # key: (check id, zero allowed)
@@ -94,7 +96,7 @@ def check_oban_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="django_oban.E012",
             )
         )
-    return errors
+    return errors + check_cron_settings()
 
 
 #: Templates the job admin renders or extends, one of ours and one of django-object-actions.

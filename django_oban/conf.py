@@ -16,6 +16,10 @@ key                default              meaning
 ``TESTING``        ``None``             ``"inline"``: ``enqueue`` runs the job once the
                                         transaction commits; ``"manual"``: only inserts
                                         (run jobs with ``testing.drain_queue``)
+``CRON``           ``[]``               periodic jobs: ``(expression, worker_path)`` or
+                                        ``(expression, worker_path, options)`` entries
+                                        (``docs/periodic-jobs.md``)
+``TIMEZONE``       ``"UTC"``            the IANA time zone cron expressions are read in
 =================  ===================  ==============================================
 """
 
@@ -36,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "POLL_INTERVAL": 1.0,
     "HEARTBEAT_INTERVAL": 1.0,
     "TESTING": None,
+    "CRON": [],
+    "TIMEZONE": "UTC",
 }
 
 #: The values of ``OBAN["TESTING"]``: ``None`` (off), or a testing mode.
@@ -91,6 +97,15 @@ class ObanSettings:
     @property
     def HEARTBEAT_INTERVAL(self) -> float:
         return self._seconds("HEARTBEAT_INTERVAL")
+
+    @property
+    def CRON(self) -> Any:
+        """The raw entries; ``django_oban.cron.entries`` validates them."""
+        return self._get("CRON")
+
+    @property
+    def TIMEZONE(self) -> Any:
+        return self._get("TIMEZONE")
 
     @property
     def TESTING(self) -> str | None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 
 from ..conf import oban_settings
+from ..cron.entries import configured_entries
+from ..cron.slots import CronScheduler
 from ..models import Job
 from . import database, nodes, notifier
 from .execution import set_cancelled
@@ -72,6 +74,8 @@ class Runner:
             max(NODE_FORGET_AFTER, 10 * self.rescue_after) if forget_nodes_after is None else forget_nodes_after
         )
         self.producers = {name: Producer(self, name, limit) for name, limit in self.queues.items()}
+        #: ``OBAN["CRON"]``: checked here (``CronConfigError``) so that a bad entry stops the start.
+        self.cron = CronScheduler(configured_entries())
         self.running: dict[int, Job] = {}
         self.running_lock = threading.Lock()
         self.ready = threading.Event()
@@ -175,17 +179,20 @@ class Runner:
     # -- housekeeping -----------------------------------------------------------------
 
     def _housekeep(self, run: nodes.NodeRun) -> None:
-        """Heartbeat every interval until halted; as leader, while not stopping, also
-        stage and rescue, and start a prune (at most every ``PRUNE_INTERVAL``)."""
+        """Heartbeat every interval until halted; insert the ``@reboot`` cron jobs once; as
+        leader, while not stopping, also stage, rescue, insert due cron jobs, and start a
+        prune (at most every ``PRUNE_INTERVAL``)."""
         last_prune: float | None = None
 
         def tick() -> None:
             nonlocal last_prune
             nodes.heartbeat(run)
+            self.cron.reboot(run.id)
             self.is_leader = nodes.try_lead()
             if self.is_leader and not self.stopping.is_set():
                 database.stage()
                 nodes.rescue(self.rescue_after)
+                self.cron.tick()
                 interval = max(self.heartbeat_interval, PRUNE_INTERVAL)
                 due = last_prune is None or time.monotonic() - last_prune >= interval
                 if due and not (self.pruner and self.pruner.is_alive()):
