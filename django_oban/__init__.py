@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "JobState": "states",
     "JobExecutingError": "exceptions",
+    "DuplicateJobError": "exceptions",
     "Worker": "workers",
     "Cancel": "workers",
     "Snooze": "workers",
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
         update_job,
         update_many_jobs,
     )
-    from .exceptions import JobExecutingError
+    from .exceptions import DuplicateJobError, JobExecutingError
     from .states import JobState
     from .updates import Add, Merge
     from .workers import Cancel, Record, Snooze, Worker

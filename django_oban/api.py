@@ -12,10 +12,12 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import router, transaction
 
+from .exceptions import DuplicateJobError
 from .models import Job
 from .querysets import Changes, JobQuerySet
+from .unique import insert_skipping_duplicates, refuse_duplicate
 
 JobOrId = Job | int
 _Result = TypeVar("_Result")
@@ -36,7 +38,12 @@ def cancel_many_jobs(jobs_or_ids: Iterable[JobOrId]) -> int:
 
 
 def retry_job(job_or_id: JobOrId) -> None:
-    """Make one job available now, unless it is available or executing."""
+    """Make one job available now, unless it is available or executing.
+
+    Raises ``DuplicateJobError`` (changing nothing) if it is a unique job and would duplicate one.
+    """
+    target, _ = _target([job_or_id])
+    refuse_duplicate(target.retry_duplicates())
     retry_many_jobs([job_or_id])
 
 
@@ -63,9 +70,13 @@ def update_job(job_or_id: JobOrId, changes: Changes) -> Job:
     """Apply ``changes`` to one job and return it as now stored.
 
     Raises ``ValidationError`` (changing nothing) for a field that cannot be updated or an
-    invalid value, and ``Job.DoesNotExist`` for an unknown id.
+    invalid value, ``DuplicateJobError`` if a unique job's new values would duplicate one, and
+    ``Job.DoesNotExist`` for an unknown id.
     """
-    return update_many_jobs([job_or_id], changes)[0]
+    job = update_many_jobs([job_or_id], changes)[0]
+    if job.conflict:
+        raise DuplicateJobError(f"Job {job.pk} would duplicate a unique job; it was not updated.")
+    return job
 
 
 def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[Job]:
@@ -73,6 +84,7 @@ def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[J
 
     ``changes`` as for ``JobQuerySet.update_many``: values replace, ``Merge``/``Add`` merge.
     Instances passed in are refreshed and returned themselves; ids come back as new instances.
+    A unique job whose new values would duplicate one is skipped: unchanged, ``conflict = True``.
     """
     target, instances = _target(jobs_or_ids)
     with transaction.atomic(using=target.db):
@@ -81,6 +93,9 @@ def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[J
         if missing:
             raise Job.DoesNotExist(f"No job with id {', '.join(map(str, missing))}.")
     _refresh(instances, updated.values())
+    for pk, passed in instances.items():
+        for job in passed:
+            job.conflict = updated[pk].conflict
     return [(passed[0] if passed else updated[pk]) for pk, passed in instances.items()]
 
 
@@ -135,7 +150,9 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
     """Validate and insert many unsaved jobs in one statement; returns them with ids.
 
     ``TypeError`` for anything but a list of jobs, ``ValueError`` for a job already saved:
-    both before any insert.
+    both before any insert. A unique job that duplicates one (in the table or earlier in
+    ``jobs``) is skipped and comes back as that job with ``conflict = True``; unique jobs are
+    inserted by a statement of their own, in the same transaction.
     """
     if isinstance(jobs, (Job, str, bytes)) or not isinstance(jobs, Iterable):
         raise TypeError(f"insert_all() takes a list of unsaved jobs, not {type(jobs).__name__}.")
@@ -147,7 +164,14 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
             raise ValueError(f"Job {job.pk} is already saved; insert_all() inserts new jobs only.")
     for job in jobs:
         job.prepare_for_insert()
-    return Job.objects.bulk_create(jobs)
+    unique = [job for job in jobs if job.unique_key is not None]
+    if not unique:
+        return Job.objects.bulk_create(jobs)
+    using = router.db_for_write(Job)
+    with transaction.atomic(using=using):
+        Job.objects.db_manager(using).bulk_create([job for job in jobs if job.unique_key is None])
+        insert_skipping_duplicates(unique, using)
+    return jobs
 
 
 ainsert_all = _async_twin(insert_all)

@@ -8,16 +8,17 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core import validators
-from django.db import models
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 
 from .changes import state_after_rescheduling
 from .compat import check_constraint
-from .exceptions import JobExecutingError
+from .exceptions import DuplicateJobError, JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
 from .records import clean_record
 from .states import FINISHED_STATES, JobState
+from .unique import insert_skipping_duplicates, is_unique_violation, refuse_duplicate, unique_columns
 from .updates import max_attempts_error
 
 #: ``Job.objects``: every ``JobQuerySet`` method, typed as such for mypy's Django plugin.
@@ -25,7 +26,7 @@ JobManager = models.Manager.from_queryset(JobQuerySet)
 
 _NOT_BLANK = r"\S"
 #: Fields ``clean()`` checks itself (Django's ``JSONField`` check recurses and can overflow).
-_JSON_FIELDS = ("args", "meta", "tags", "errors", "attempted_by")
+_JSON_FIELDS = ("args", "meta", "tags", "errors", "attempted_by", "unique")
 
 
 class Job(models.Model):
@@ -53,8 +54,15 @@ class Job(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     discarded_at = models.DateTimeField(null=True, blank=True)
+    # Unique jobs (see ``unique.py``): the options, and the key and states the unique index reads.
+    unique = models.JSONField(null=True, blank=True, editable=False)
+    unique_key = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001 (NULL: not unique, outside the index)
+    unique_states = models.IntegerField(null=True, blank=True, editable=False)
 
     objects = JobManager()
+
+    #: Set on a unique job that was not inserted because it duplicates this (existing) job.
+    conflict = False
 
     class Meta:
         db_table = "oban_jobs"
@@ -109,12 +117,29 @@ class Job(models.Model):
         return f"{self.worker} #{self.pk} ({self.state})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Validate (``clean()``) and save; a new job in the future is saved as scheduled."""
+        """Validate (``clean()``) and save; a new job in the future is saved as scheduled.
+
+        A new unique job that duplicates one becomes that job, with ``conflict = True``.
+        Saving an existing job into a duplicate raises ``DuplicateJobError``, saving nothing.
+        """
         if self._state.adding:
             self.prepare_for_insert()
         else:
             self.clean()
-        super().save(*args, **kwargs)
+        if self.unique_key is None:
+            super().save(*args, **kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        if self._state.adding:
+            insert_skipping_duplicates([self], using)
+            return
+        try:
+            with transaction.atomic(using=using):
+                super().save(*args, **kwargs)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise DuplicateJobError(f"Job {self.pk} would duplicate a unique job; nothing was saved.") from exc
 
     # Set by the worker runtime while this job runs; see ``cancelled()``.
     _cancel_event: threading.Event | None = None
@@ -139,6 +164,7 @@ class Job(models.Model):
         cleaned = clean_record({field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields})
         for name, value in cleaned.items():
             setattr(self, name, value)
+        self.unique_key, self.unique_states = unique_columns(self)
         if self.attempt > self.max_attempts:
             raise max_attempts_error([self.pk] if self.pk is not None else [])
 
@@ -165,19 +191,25 @@ class Job(models.Model):
             self.copy_from(row)
 
     def retry(self) -> None:
-        """Make this job available now unless available or executing; refreshed when it was."""
+        """Make this job available now unless available or executing; refreshed when it was.
+
+        Raises ``DuplicateJobError`` (changing nothing) if it is unique and would duplicate a job.
+        """
+        refuse_duplicate(self._as_set().retry_duplicates())
         for row in self._as_set().retry_returning():
             self.copy_from(row)
 
     def update(self, changes: Changes) -> Job:
         """Apply ``changes`` to this job (see ``JobQuerySet.update_many``) and return it refreshed.
 
-        Raises ``ValidationError`` (changing nothing) for invalid changes, ``Job.DoesNotExist``
-        if the job is gone.
+        Raises ``ValidationError`` (changing nothing) for invalid changes, ``DuplicateJobError``
+        if this unique job would duplicate one, ``Job.DoesNotExist`` if the job is gone.
         """
         rows = self._as_set().update_many(changes)
         if not rows:
             raise Job.DoesNotExist(f"No job with id {self.pk}.")
+        if rows[0].conflict:
+            raise DuplicateJobError(f"Job {self.pk} would duplicate a unique job; it was not updated.")
         self.copy_from(rows[0])
         return self
 

@@ -11,6 +11,7 @@ commands' reports read the same entries, so a rule and its wording live here onl
     CANCEL.skip_reason           # "already finished"
     CANCEL.past                  # "cancelled"
     CANCEL.acts_on(job.state)    # False for a finished job
+    RETRY.duplicate_reason       # "unique": also skips unique jobs that would duplicate one
     OPERATIONS["retry"].target_states
     Job.objects.filter(queue="mailers").skipped_by(CANCEL)   # {"completed": 2}
 """
@@ -32,6 +33,9 @@ class Operation:
     skipped_states: tuple[str, ...] = ()
     #: Why jobs in ``skipped_states`` are left alone: "2 completed jobs skipped (already finished)".
     skip_reason: str = ""
+    #: Why it also skips unique jobs it would make duplicates (retry: ``JobQuerySet.retry_duplicates()``;
+    #: update: the jobs returned with ``conflict = True``); empty if it never makes one.
+    duplicate_reason: str = ""
 
     @property
     def target_states(self) -> tuple[str, ...]:
@@ -44,9 +48,13 @@ class Operation:
 
 
 CANCEL = Operation("cancel", "cancelled", FINISHED_STATES, "already finished")
-RETRY = Operation("retry", "retried", (JobState.AVAILABLE, JobState.EXECUTING), "already available or executing")
+#: The reason an operation gives for skipping a unique job it would turn into a duplicate.
+UNIQUE = "unique"
+RETRY = Operation(
+    "retry", "retried", (JobState.AVAILABLE, JobState.EXECUTING), "already available or executing", UNIQUE
+)
 DELETE = Operation("delete", "deleted", (JobState.EXECUTING,), "executing")
-UPDATE = Operation("update", "updated")
+UPDATE = Operation("update", "updated", duplicate_reason=UNIQUE)
 #: Scheduled and retryable jobs due now: an update of ``scheduled_at`` to now.
 RUN_NOW = Operation(
     "run_now",

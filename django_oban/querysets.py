@@ -18,18 +18,22 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .changes import normalize_tags
+from .exceptions import DuplicateJobError
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .records import MAX_ID
 from .statements import cancel_values, prune_cutoff, retry_values, update_each, update_returning
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
+from .unique import FIELDS as UNIQUE_FIELDS
+from .unique import INSERT_ROUNDS, entering_duplicates, is_unique_violation, update_unique_jobs
 from .updates import Update, max_attempts_error
 
 #: Update changes: a dict (of values, ``Merge`` and ``Add``), an ``Update``, or a callable
@@ -43,6 +47,8 @@ FINISHED_AT: dict[str, str] = {
     JobState.DISCARDED: "discarded_at",
 }
 _ATTEMPT_CONSTRAINT = "oban_jobs_attempt_range"
+_Written = TypeVar("_Written")
+_RACE = "A concurrent change made a job of this retry a duplicate of a unique job; nothing was retried. Try again."
 
 def tag_condition(tag: str, using: str) -> models.Q:
     """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``.
@@ -155,12 +161,17 @@ class JobQuerySet(models.QuerySet[Any]):
         """Make every job of this set that is not available or executing available now; return the count.
 
         ``max_attempts`` becomes ``max(max_attempts, attempt + 1)`` so an exhausted job runs once more.
+        Unique jobs that would duplicate one (``retry_duplicates()``) are skipped.
         """
-        return self.affected_by(RETRY)._write(retry_values())
+        return self._retrying(lambda jobs: jobs._write(retry_values()))
 
     def retry_returning(self) -> list[Any]:
         """Like ``retry()``, returning the retried jobs as stored (one ``UPDATE … RETURNING``)."""
-        return update_returning(self.affected_by(RETRY), retry_values())
+        return self._retrying(lambda jobs: update_returning(jobs, retry_values()))
+
+    def retry_duplicates(self) -> JobQuerySet:
+        """The jobs of this set that retry skips because they would duplicate a unique job (reason ``"unique"``)."""
+        return entering_duplicates(self.affected_by(RETRY))
 
     def run_now(self) -> int:
         """Make the scheduled and retryable jobs of this set due now; return the count."""
@@ -215,8 +226,14 @@ class JobQuerySet(models.QuerySet[Any]):
             return list(self.order_by("pk"))
         if update.reads_jobs and not is_postgresql(self.db):
             return update_each(self, lambda job: update)
+        values = update.expressions(timezone.now())
         with self._max_attempts_checked(update):
-            jobs = update_returning(self, update.expressions(timezone.now()))
+            jobs = update_returning(self, self._unique_jobs_kept(values) if _rekeys(update) else values)
+            # Unique jobs were left as they were, for their keys change too: job by job.
+            kept = [job.pk for job in jobs if job.unique_key is not None]
+            if kept:
+                rekeyed = {job.pk: job for job in update_unique_jobs(self.filter(pk__in=kept), update)}
+                jobs = [rekeyed.get(job.pk, job) for job in jobs]
         return sorted(jobs, key=lambda job: job.pk)
 
     def apply_update(self, update: Update) -> int:
@@ -227,6 +244,8 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         if not update:
             return self.count()
+        if _rekeys(update):
+            return sum(not job.conflict for job in self.update_many(update))
         if update.reads_jobs and not is_postgresql(self.db):
             return len(update_each(self, lambda job: update))
         with self._max_attempts_checked(update):
@@ -302,6 +321,20 @@ class JobQuerySet(models.QuerySet[Any]):
 
     # -- internals -----------------------------------------------------------------
 
+    def _retrying(self, write: Callable[[JobQuerySet], _Written]) -> _Written:
+        """``write`` the jobs retry changes; again if a concurrent change made one a duplicate meanwhile."""
+        jobs = self.affected_by(RETRY)
+        for _ in range(INSERT_ROUNDS):
+            try:
+                return write(jobs.exclude(pk__in=entering_duplicates(jobs).values("pk")))
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+                # Outside a transaction the statement can run again; inside one, it is aborted.
+                if connections[self.db].in_atomic_block:
+                    raise DuplicateJobError(_RACE) from exc
+        raise DuplicateJobError(_RACE)
+
     @contextmanager
     def _max_attempts_checked(self, update: Update) -> Iterator[None]:
         """Run a write setting max_attempts in a savepoint; a job's attempt above it is a ``ValidationError``."""
@@ -318,8 +351,26 @@ class JobQuerySet(models.QuerySet[Any]):
             self.check_max_attempts(maximum)
             raise max_attempts_error() from exc
 
+    def _unique_jobs_kept(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` for jobs without a unique key; the others keep their values."""
+        return {
+            name: Case(
+                When(unique_key__isnull=True, then=_as_expression(value, self.model._meta.get_field(name))),
+                default=F(name),
+            )
+            for name, value in values.items()
+        }
+
     def _write(self, values: dict[str, Any]) -> int:
         """``UPDATE`` every row of this set; returns the row count."""
         count: int = self.order_by().update(**values)
         return count
 
+
+def _rekeys(update: Update) -> bool:
+    """Whether ``update`` changes a field a unique job's key may be made of."""
+    return any(name in UNIQUE_FIELDS for name in (*update.values, *update.merges))
+
+
+def _as_expression(value: Any, field: Any) -> Any:
+    return value if hasattr(value, "resolve_expression") else Value(value, output_field=field)

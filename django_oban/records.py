@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from .changes import MAX_ATTEMPTS_LIMIT, UPDATABLE_FIELDS, clean_changes, clean_json_object, clean_scheduled_at
 from .states import JobState
+from .unique import clean_unique
 
 MAX_ID = 2**63 - 1  # a bigint
 _OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at")
@@ -73,6 +74,10 @@ def _clean_time(value: Any, name: str) -> Any:
     return clean_scheduled_at(value)
 
 
+def _clean_unique(value: Any, name: str) -> dict[str, Any] | None:
+    return clean_unique(value)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -84,5 +89,6 @@ _RUNTIME_CLEANERS: dict[str, Callable[[Any, str], Any]] = {
     "errors": _clean_json_list,
     "attempted_by": _clean_json_list,
     "inserted_at": _clean_time,
+    "unique": _clean_unique,
     **{name: _clean_time for name in _OPTIONAL_TIMES},
 }

@@ -13,14 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from .changes import state_after_rescheduling
+from .exceptions import DuplicateJobError
 from .states import JobState
+from .unique import is_unique_violation, unique_columns
 from .updates import Update, max_attempts_error
 
 
@@ -97,7 +99,12 @@ def update_each(jobs: models.QuerySet[Any], compute: Callable[[Any], Update]) ->
         # Taken after every update was computed, so that a ``schedule_in=0`` is not in its future.
         changed, fields = _apply_in_memory(plans, timezone.now())
         if changed:
-            jobs.model._default_manager.db_manager(jobs.db).bulk_update(changed, sorted(fields))
+            try:
+                jobs.model._default_manager.db_manager(jobs.db).bulk_update(changed, sorted(fields))
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+                raise DuplicateJobError("A unique job would duplicate another; no job was updated.") from exc
     return locked
 
 
@@ -114,6 +121,9 @@ def _apply_in_memory(plans: list[tuple[Any, dict[str, Any]]], now: datetime) -> 
         if "scheduled_at" in values:
             job.state = state_after_rescheduling(job.state, job.scheduled_at, now)
             fields.add("state")
+        if job.unique is not None:
+            job.unique_key, job.unique_states = unique_columns(job)
+            fields.update(("unique_key", "unique_states"))
         changed.append(job)
     return changed, fields
 

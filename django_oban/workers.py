@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from numbers import Real
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from .changes import clean_schedule_in, clean_scheduled_at
 from .conf import oban_settings
+from .unique import unique_option
 
 if TYPE_CHECKING:
     from .models import Job
@@ -74,6 +76,9 @@ class Worker:
     priority: ClassVar[int] = 0
     max_attempts: ClassVar[int] = 20
     tags: ClassVar[Sequence[str]] = ()
+    #: Unique job options (``period``, ``fields``, ``keys``, ``states``; see docs/unique-jobs.md),
+    #: or ``None``: jobs of this worker are not unique.
+    unique: ClassVar[Mapping[str, Any] | None] = None
 
     @classmethod
     def path(cls) -> str:
@@ -92,11 +97,13 @@ class Worker:
         meta: dict[str, Any] | None = None,
         scheduled_at: datetime | None = None,
         schedule_in: float | timedelta | None = None,
+        unique: Mapping[str, Any] | EllipsisType | None = ...,
     ) -> Job:
         """An unsaved job for this worker; validated when saved or passed to ``insert_all``.
 
-        ``scheduled_at`` and ``schedule_in`` are checked here: a ``ValidationError`` names the
-        one that is invalid (a naive ``scheduled_at`` is read in the current time zone).
+        ``scheduled_at``, ``schedule_in`` and ``unique`` are checked here: a ``ValidationError``
+        names the one that is invalid (a naive ``scheduled_at`` is read in the current time
+        zone). ``unique`` overrides the worker's ``unique`` options; ``None`` switches them off.
         """
         from .models import Job
 
@@ -121,6 +128,7 @@ class Worker:
             meta={} if meta is None else meta,
             inserted_at=now,
             scheduled_at=scheduled_at or now,
+            unique=unique_option(cls.unique if unique is ... else unique),
         )
 
     @classmethod
