@@ -12,6 +12,7 @@ import json
 import os
 import random
 import time
+import traceback
 from typing import Any
 
 from django_oban import Cancel, Record, Snooze, Worker
@@ -46,7 +47,7 @@ class ChaosJob(Worker):
         try:
             outcome, value = self._run(job)
         except Exception as exc:
-            log_execution("end", job, outcome="failed", error=repr(exc))
+            log_execution("end", job, outcome="failed", error=repr(exc), traceback=traceback.format_exc(limit=-12))
             raise
         log_execution("end", job, outcome=outcome)
         return value

@@ -60,8 +60,8 @@ class Nodes:
     faults: list[Fault] = field(default_factory=list)
     every: list[WorkerProcess] = field(default_factory=list)
 
-    def start(self, node: str) -> WorkerProcess:
-        """Start a worker process named ``node`` (replacing none: the name must be free)."""
+    def start(self, node: str, wait: bool = True) -> WorkerProcess:
+        """Start a worker process named ``node`` (the name must be free); ``wait`` until it is ready."""
         assert node not in self.live, node
         application_name = f"oban-chaos-{len(self.every) + 1}"
         url = urlsplit(worker_env()["DATABASE_URL"])._replace(query=f"application_name={application_name}").geturl()
@@ -78,10 +78,16 @@ class Nodes:
             )
         process = self.live[node] = WorkerProcess(node, application_name, popen, output)
         self.every.append(process)
-        # Ready once it printed its queues: its signal handlers are installed by then.
+        if wait:
+            self.wait_ready(process)
+        return process
+
+    @staticmethod
+    def wait_ready(process: WorkerProcess) -> None:
+        """Until ``process`` printed its queues (its signal handlers are installed by then)."""
+        popen, output = process.popen, process.output
         wait_until(lambda: popen.poll() is not None or b": queues " in output.read_bytes(), timeout=60, interval=0.05)
         assert popen.poll() is None, output.read_text()
-        return process
 
     def kill(self, node: str, same_name: bool) -> None:
         """``kill -9`` the process of ``node``; start a replacement named the same or anew."""
@@ -119,12 +125,14 @@ class Nodes:
         return dropped
 
     def stop_all(self) -> list[tuple[WorkerProcess, int]]:
-        """SIGTERM every live process; the exit statuses of every process stopped so (not killed)."""
+        """SIGTERM every live process (once: a second SIGTERM reaching a process that is already
+        finalizing Python finds the default handler and kills it); the exit statuses of every
+        process stopped so (not killed)."""
         for process in self.live.values():
             process.popen.send_signal(signal.SIGTERM)
         while self.live:
             _, process = self.live.popitem()
-            self.exited.append((process, self._stop(process)))
+            self.exited.append((process, self._wait_exit(process)))
         return self.exited
 
     def kill_all(self) -> None:
@@ -142,9 +150,12 @@ class Nodes:
             if not _expected(record)
         ]
 
-    @staticmethod
-    def _stop(process: WorkerProcess) -> int:
+    def _stop(self, process: WorkerProcess) -> int:
         process.popen.send_signal(signal.SIGTERM)
+        return self._wait_exit(process)
+
+    @staticmethod
+    def _wait_exit(process: WorkerProcess) -> int:
         try:
             return process.popen.wait(90)
         except subprocess.TimeoutExpired:

@@ -6,7 +6,8 @@ Reduced by default (4 workers x 400 jobs, one fault of each kind at least). Full
     OBAN_CHAOS_JOBS=20000 .venv/bin/python runtests.py -m chaos tests/chaos -s
 
 Knobs (environment): ``OBAN_CHAOS_JOBS``, ``OBAN_CHAOS_WORKERS``, ``OBAN_CHAOS_SEED``
-(default: random, printed) and ``OBAN_CHAOS_REPORT`` (a file to write the figures to, as JSON).
+(default: random, printed), ``OBAN_CHAOS_REPORT`` (a file to write the figures to, as JSON)
+and ``OBAN_CHAOS_DEADLINE`` (seconds before the test fails with a stack dump).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.db import connection
 from django_oban.models import Job, Node
 from django_oban.states import FINISHED_STATES
 from tests.pgcluster import ENV_DATA_DIR
+from tests.properties.deadline import hard_deadline
 from tests.properties.invariants import inconsistent_rows, stats_mismatches
 from tests.runtime.helpers import wait_until
 
@@ -44,8 +46,11 @@ OBAN_SETTINGS = {"RESCUE_AFTER": 5, "HEARTBEAT_INTERVAL": 0.5, "POLL_INTERVAL": 
 #: Unfinished jobs the actor keeps at most: enough to keep every slot busy.
 BACKLOG = 40 * WORKERS
 #: Seconds between faults, and at least how many (one of each kind in the reduced run).
-FAULT_EVERY = (1.0, 2.5)
+FAULT_EVERY = (0.5, 1.5)
 FAULTS_AT_LEAST = 5
+#: Seconds the whole test may take before it fails with a stack dump (``OBAN_CHAOS_DEADLINE``):
+#: the reduced run takes 15-30 s here.
+DEADLINE = float(os.environ.get("OBAN_CHAOS_DEADLINE") or 240 + JOBS / 10)
 
 
 def fault_kinds(nodes: Nodes, data_dir: str, rng: random.Random) -> dict[str, Callable[[], object]]:
@@ -104,6 +109,12 @@ def test_jobs_survive_load_faults_and_a_meddling_manager(tmp_path: Path) -> None
     data_dir = os.environ.get(ENV_DATA_DIR)
     if not data_dir:
         pytest.skip(f"restarts PostgreSQL: needs the throw-away cluster of runtests.py ({ENV_DATA_DIR})")
+    with hard_deadline(DEADLINE, f"the chaos run ({JOBS} jobs)"):
+        run_chaos(tmp_path, data_dir)
+
+
+def run_chaos(tmp_path: Path, data_dir: str) -> None:
+    """Start the workers and the actor, inject faults, drain, stop; then check every job."""
     seed = int(os.environ.get("OBAN_CHAOS_SEED") or random.randrange(2**32))
     rng = random.Random(seed)
     directory = executions_directory(tmp_path)
@@ -112,8 +123,8 @@ def test_jobs_survive_load_faults_and_a_meddling_manager(tmp_path: Path) -> None
     actor = Actor(JOBS, BACKLOG, seed, stop_actor)
     began = time.monotonic()
     try:
-        for n in range(WORKERS):
-            nodes.start(f"node-{n}")
+        for process in [nodes.start(f"node-{n}", wait=False) for n in range(WORKERS)]:
+            nodes.wait_ready(process)
         wait_until(lambda: Node.objects.count() == WORKERS, timeout=60, interval=0.1)
         actor.start()
         injected = inject_faults(nodes, actor, data_dir, rng)
