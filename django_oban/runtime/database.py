@@ -25,16 +25,21 @@ except ImportError:  # pragma: no cover - psycopg without libpq: SQLite still wo
 ATTEMPTED_BY_LIMIT = 100
 
 
+def quoted(name: str) -> str:
+    """``name`` as a PostgreSQL quoted identifier, for raw SQL (a column may be a reserved word: ``unique``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def quoted_table(model: type[Job | Node]) -> str:
     """The PostgreSQL-quoted table name of ``model``, for raw SQL."""
-    return '"' + model._meta.db_table.replace('"', '""') + '"'
+    return quoted(model._meta.db_table)
 
 
 _JOBS = quoted_table(Job)
 _NODES = quoted_table(Node)
 _FIELDS = Job._meta.concrete_fields
 _ATTNAMES = [field.attname for field in _FIELDS]
-_COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
+_COLUMNS = ", ".join(quoted(str(field.column)) for field in _FIELDS)
 #: Positions of the datetime columns in a claimed row (their time zone is set as Django's).
 _DATETIMES = [n for n, field in enumerate(_FIELDS) if field.get_internal_type() == "DateTimeField"]
 
