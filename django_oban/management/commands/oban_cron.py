@@ -22,6 +22,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Accepted like in every other command; oban_cron only reads, so it changes nothing either way.",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help="Print one JSON object: the time zone, now, and the entries with next_run and last_slot (ISO 8601).",
