@@ -129,3 +129,18 @@ def test_a_worker_node_refuses_to_start_with_bad_cron_entries() -> None:
     bad = override_settings(OBAN={"CRON": [("61 * * * *", NOOP)]})
     with bad, pytest.raises(ValueError, match="bad cron expression"):
         Runner({"default": 1}, "node-1")
+
+
+def test_a_cron_job_is_managed_like_any_other_and_the_slot_stays_done(clock) -> None:
+    import django_oban
+
+    hourly = scheduler(("@hourly", NOOP))
+    (job,) = hourly.tick()
+    django_oban.update_job(job, {"priority": 7, "meta": django_oban.Merge({"note": "moved"})})
+    django_oban.cancel_job(job)
+    django_oban.retry_job(job)
+    job.refresh_from_db()
+    assert (job.state, job.priority) == (JobState.AVAILABLE, 7)
+    assert job.meta == {"cron": "@hourly", "cron_slot": "2026-01-01T10:00:00+00:00", "note": "moved"}
+    assert hourly.tick() == [] and scheduler(("@hourly", NOOP)).tick() == []
+    assert Job.objects.count() == 1
