@@ -164,11 +164,16 @@ class Nodes:
             return -999  # did not stop within 90 s of SIGTERM
 
 
+#: How the lines continuing a logged error start: indented, or PostgreSQL's ``LINE 7: …``
+#: (with the ``^`` under it), ``DETAIL:``, ``HINT:`` and ``CONTEXT:`` parts of a message.
+CONTINUATIONS = ("\t", " ", "LINE ", "DETAIL:", "HINT:", "CONTEXT:")
+
+
 def _records(output: str) -> list[str]:
-    """The lines of ``output``, each joined with the tab-indented lines continuing it."""
+    """The lines of ``output``, each joined with the lines continuing it."""
     records: list[str] = []
     for line in output.splitlines():
-        if line.startswith("\t") and records:
+        if line.startswith(CONTINUATIONS) and records:
             records[-1] += " " + line.strip()
         else:
             records.append(line)
