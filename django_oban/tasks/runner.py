@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..models import Job
 from ..workers import Cancel, Record, Snooze, Worker
+from .backend import ObanBackend
 from .compat import TaskContext, TaskError, TaskResult, TaskResultStatus, task_backends, task_finished, task_started
 from .options import TaskOptions, task_options
 from .results import json_value, load_task, module_path, result_of_job
@@ -89,8 +90,6 @@ class TaskWorker(Worker):
         task = load_task(job.worker)
         if task is None:
             raise TaskNotFound(f"{job.worker!r} is not a Django task")
-        from .backend import ObanBackend
-
         result = result_of_job(job, task, backend_alias(job), TaskResultStatus.RUNNING)
         task_started.send(sender=ObanBackend, task_result=result)
         token = running_job.set(job)
