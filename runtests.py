@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Run the whole test suite: on PostgreSQL, then on SQLite for what SQLite supports.
 
-With ``DATABASE_URL`` set, that PostgreSQL database is used; otherwise a throw-away
-cluster is started for the run and removed afterwards. Extra arguments go to pytest.
+First the package is linted (ruff) and type-checked (strict mypy). With ``DATABASE_URL``
+set, that PostgreSQL database is used; otherwise a throw-away cluster is started for the run
+and removed afterwards. Extra arguments go to pytest (and skip the lint step).
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ def pytest(env: dict[str, str], *args: str) -> int:
     return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
 
 
+def lint() -> int:
+    """ruff and strict mypy on the package (configured in pyproject.toml); their exit status."""
+    print("== ruff check django_oban", flush=True)
+    status = subprocess.call([sys.executable, "-m", "ruff", "check", "django_oban"])
+    print("== mypy (strict) django_oban", flush=True)
+    return subprocess.call([sys.executable, "-m", "mypy"]) or status
+
+
 def ensure_chromium() -> None:
     """Install Debian's chromium for the browser test when missing and we may (root, apt-get)."""
     if os.path.exists("/usr/bin/chromium") or os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -30,6 +39,7 @@ def ensure_chromium() -> None:
 
 
 def main(args: list[str]) -> int:
+    lint_status = 0 if args else lint()
     ensure_chromium()
     base = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     if os.environ.get("DATABASE_URL"):
@@ -43,8 +53,8 @@ def main(args: list[str]) -> int:
     sqlite_status = pytest(base, "-m", "not postgres", *args)
     if sqlite_status == NO_TESTS_COLLECTED and postgres_status == 0:
         sqlite_status = 0  # the selection held PostgreSQL-only tests, which did run
-    print(f"== PostgreSQL run exit status {postgres_status}, SQLite run exit status {sqlite_status}")
-    return postgres_status or sqlite_status
+    print(f"== lint {lint_status}, PostgreSQL run {postgres_status}, SQLite run {sqlite_status} (exit statuses)")
+    return lint_status or postgres_status or sqlite_status
 
 
 if __name__ == "__main__":
