@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from .jobs import PLANNED_FAILURE
@@ -70,7 +71,7 @@ def explain_repeats(
     overlapping: list[str] = []
     unexplained: list[str] = []
     for job, executions in by_job.items():
-        for previous, current in zip(executions, executions[1:]):
+        for previous, current in pairwise(executions):
             reason = _reason(previous, current, faults, retried.get(job, []))
             if reason is None:
                 unexplained.append(_describe(previous, current))
@@ -93,7 +94,8 @@ def failures_without_fault(by_job: dict[int, list[Execution]], faults: list[Faul
         for execution in executions
         if execution.outcome == "failed"
         and PLANNED_FAILURE not in (execution.error or "")
-        and not any(fault.hits(execution.pid, execution.started, execution.ended or execution.started) for fault in faults)
+        and not any(fault.hits(execution.pid, execution.started, execution.ended or execution.started)
+                    for fault in faults)
     ]
 
 
@@ -112,7 +114,9 @@ def _overlap(previous: Execution, current: Execution, faults: list[Fault]) -> bo
     """Whether ``current`` started while ``previous`` still ran (or its process still lived)."""
     if previous.ended is not None:
         return previous.ended > current.started
-    return any(fault.kind == "kill -9" and fault.pid == previous.pid and fault.started > current.started for fault in faults)
+    return any(
+        fault.kind == "kill -9" and fault.pid == previous.pid and fault.started > current.started for fault in faults
+    )
 
 
 def _describe(previous: Execution, current: Execution) -> str:

@@ -96,7 +96,9 @@ class JobLifecycle(RuleBasedStateMachine):
           max_attempts=st.integers(1, 3), count=st.integers(1, 3), one_by_one=st.booleans())
     def insert(self, queue: str, priority: int, later: bool, max_attempts: int, count: int, one_by_one: bool) -> None:
         self.step = "insert"
-        options = {"queue": queue, "priority": priority, "max_attempts": max_attempts, "schedule_in": HOUR if later else 0}
+        options = {
+            "queue": queue, "priority": priority, "max_attempts": max_attempts, "schedule_in": HOUR if later else 0
+        }
         if one_by_one:
             jobs = [RetriesNow.enqueue({}, **options) for _ in range(count)]
         else:
@@ -151,7 +153,8 @@ class JobLifecycle(RuleBasedStateMachine):
     def stage(self) -> None:
         self.step = "stage"
         staged = database.stage()
-        due = [expected for expected in self.model.values() if expected.state in (JobState.SCHEDULED, JobState.RETRYABLE) and expected.due]
+        waiting = (JobState.SCHEDULED, JobState.RETRYABLE)
+        due = [expected for expected in self.model.values() if expected.state in waiting and expected.due]
         assert staged == len(due)
         for expected in due:
             expected.staged()
