@@ -4,8 +4,8 @@ Needs Django >= 6.0 (``django.tasks``) or the ``django-tasks`` backport
 (``pip install 'django-oban[tasks]'``). See docs/tasks.md.
 """
 
-from .tasks import current_job
 from .tasks.backend import ObanBackend
 from .tasks.results import TaskCancelled, TaskFailed, job_priority
+from .tasks.runner import current_job
 
 __all__ = ["ObanBackend", "TaskCancelled", "TaskFailed", "current_job", "job_priority"]

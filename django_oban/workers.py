@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from numbers import Real
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -140,10 +140,7 @@ class Worker:
         """
         job = cls.new(args, **options)
         job.save()
-        if oban_settings.TESTING == "inline":
-            from .runtime.inline import run_inline
-
-            transaction.on_commit(lambda: run_inline(job))
+        run_if_inline(job)
         return job
 
     @classmethod
@@ -171,3 +168,48 @@ class Worker:
         A positive, finite number or ``None``; anything else (or raising) fails the attempt.
         """
         return None
+
+
+@dataclass
+class Extensions:
+    """What the layers built on this module plug in when the app is ready (``django_oban.apps``).
+
+    The runtime and the Tasks backend import this module, so it reaches them only through here.
+    """
+
+    #: Runs a job here and now and writes its outcome (the runtime's ``run_inline``).
+    inline_runner: Callable[[Job], object] | None = None
+    #: Each takes what a job's ``worker`` path imports as, when that is not a ``Worker``
+    #: subclass, and returns the ``Worker`` class that runs the job, or ``None`` (the Tasks
+    #: backend's finds ``TaskWorker`` for a Django task).
+    worker_finders: list[Callable[[Any], type[Worker] | None]] = field(default_factory=list)
+
+
+extensions = Extensions()
+
+
+def find_worker(value: Any) -> type[Worker] | None:
+    """The ``Worker`` class that runs jobs whose ``worker`` path imports as ``value`` (not a
+    ``Worker`` itself), as the first of ``extensions.worker_finders`` that knows it says."""
+    for finder in extensions.worker_finders:
+        worker = finder(value)
+        if worker is not None:
+            return worker
+    return None
+
+
+def run_if_inline(job: Job, then: Callable[[], object] | None = None) -> None:
+    """With ``OBAN["TESTING"] = "inline"``, run the just-inserted ``job`` in this thread once the
+    current transaction commits (at once outside one), then call ``then``; else do nothing."""
+    if oban_settings.TESTING != "inline":
+        return
+    run = extensions.inline_runner
+    if run is None:
+        raise ImproperlyConfigured("OBAN['TESTING'] = 'inline' needs 'django_oban' in INSTALLED_APPS.")
+
+    def run_job() -> None:
+        run(job)
+        if then is not None:
+            then()
+
+    transaction.on_commit(run_job)

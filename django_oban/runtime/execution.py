@@ -29,8 +29,7 @@ from django.utils.module_loading import import_string
 from ..models import Job
 from ..signals import job_finished, job_started
 from ..states import JobState
-from ..tasks import worker_for
-from ..workers import MAX_DELAY, Cancel, Record, Snooze, Worker
+from ..workers import MAX_DELAY, Cancel, Record, Snooze, Worker, find_worker
 from .storable import describe, error_message, error_traceback, recent_errors, storable_json, storable_text
 from .timeouts import JobTimeout, call_with_timeout
 
@@ -77,7 +76,7 @@ def resolve_worker(path: str) -> type[Worker]:
         raise WorkerNotFound(f"cannot import worker {path!r}: {describe(exc)}") from exc
     if isinstance(worker, type) and issubclass(worker, Worker):
         return worker
-    runner = worker_for(worker)  # a Django task's job
+    runner = find_worker(worker)  # e.g. a Django task's job
     if runner is None:
         raise WorkerNotFound(f"{path!r} is not a django_oban.Worker subclass (nor a Django task)")
     return runner

@@ -6,12 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core import checks
-from django.db import transaction
 from django.utils import timezone
 
 from ..conf import oban_settings
 from ..models import Job
-from ..runtime.inline import run_inline
+from ..workers import run_if_inline
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -91,14 +90,8 @@ class ObanBackend(BaseTaskBackend):
         job.save()
         result = result_of_job(job, task, self.alias)
         task_enqueued.send(type(self), task_result=result)
-        if oban_settings.TESTING == "inline":
-            transaction.on_commit(lambda: self.run_inline(job, result))
+        run_if_inline(job, then=result.refresh)
         return result
-
-    def run_inline(self, job: Job, result: TaskResult[Any]) -> None:
-        """Run ``job`` here and now, then refresh ``result`` (the ``"inline"`` testing mode)."""
-        run_inline(job)
-        result.refresh()
 
     def get_result(self, result_id: str) -> TaskResult[Any]:
         """The result of the task job with id ``result_id``; ``TaskResultDoesNotExist`` if

@@ -1,8 +1,9 @@
 """``TaskWorker``: the ``Worker`` that runs the job of a Django task.
 
 The runtime gives a job whose ``worker`` path names a ``Task`` (not a ``Worker``) to this
-class (see ``django_oban.tasks.worker_for``), so task jobs are claimed, timed out,
-retried with backoff, cancelled and rescued exactly like any other job.
+class (``worker_for``, registered in ``django_oban.workers.extensions`` when the app is
+ready), so task jobs are claimed, timed out, retried with backoff, cancelled and rescued
+exactly like any other job.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from django.utils import timezone
 from ..models import Job
 from ..workers import Cancel, Record, Snooze, Worker
 from .backend import ObanBackend
-from .compat import TaskContext, TaskError, TaskResult, TaskResultStatus, task_backends, task_finished, task_started
+from .compat import (
+    Task,
+    TaskContext,
+    TaskError,
+    TaskResult,
+    TaskResultStatus,
+    task_backends,
+    task_finished,
+    task_started,
+)
 from .options import TaskOptions, task_options
 from .results import json_value, load_task, module_path, result_of_job
 
@@ -113,3 +123,17 @@ class TaskWorker(Worker):
     def timeout(self, job: Job) -> float | None:
         """The task's ``TIMEOUT`` option."""
         return options_of(job).timeout
+
+
+def worker_for(value: Any) -> type[Worker] | None:
+    """``TaskWorker`` if ``value`` (what a job's ``worker`` path imports as) is a Django
+    ``Task``, else ``None``."""
+    return TaskWorker if isinstance(value, Task) else None
+
+
+def current_job() -> Job | None:
+    """The job of the task running in this thread or coroutine, or ``None`` outside a task.
+
+    ``current_job().cancelled()`` turns true soon after the job is cancelled from anywhere.
+    """
+    return running_job.get()
