@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from ..conf import oban_settings
@@ -19,7 +20,7 @@ from .compat import (
     TaskResultDoesNotExist,
     task_enqueued,
 )
-from .options import option_problems, task_options
+from .options import clean_task_unique, option_problems, task_options
 from .results import job_priority, json_value, load_task, result_of_job
 
 
@@ -57,12 +58,19 @@ class ObanBackend(BaseTaskBackend):
             raise
 
     def new_job(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Job:
-        """The unsaved job of a call of ``task``; ``TypeError`` if the arguments are not JSON."""
+        """The unsaved job of a call of ``task``; ``TypeError`` if the arguments are not JSON,
+        ``ImproperlyConfigured`` if the task's ``UNIQUE`` option is invalid."""
         try:
             call = {"args": json_value(list(args)), "kwargs": json_value(dict(kwargs))}
         except (TypeError, ValueError) as exc:
             raise TypeError(f"The arguments of task {task.module_path} must be JSON-serialisable: {exc}") from None
         options = task_options(self.options, task.module_path)
+        try:
+            unique = clean_task_unique(options.unique)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"Task backend {self.alias!r}: the UNIQUE option of task {task.module_path}: {exc}."
+            ) from None
         meta: dict[str, Any] = {"task": {"backend": self.alias, "priority": task.priority}}
         now = timezone.now()
         if task.run_after is not None:
@@ -77,19 +85,23 @@ class ObanBackend(BaseTaskBackend):
             tags=list(options.tags),
             inserted_at=now,
             scheduled_at=task.run_after or now,
+            unique=unique,
         )
 
     def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any]:
         """Insert the task's job in the current transaction and return its result (``READY``).
 
-        With ``OBAN["TESTING"] = "inline"`` the job runs once the transaction commits, and the
+        A unique task (``UNIQUE``) that duplicates a job of the same task inserts nothing and
+        returns the result of that job, without sending ``task_enqueued``. With
+        ``OBAN["TESTING"] = "inline"`` the job runs once the transaction commits, and the
         returned result is refreshed then.
         """
         self.validate_task(task)
         job = self.new_job(task, args, kwargs)
         job.save()
         result = result_of_job(job, task, self.alias)
-        task_enqueued.send(type(self), task_result=result)
+        if not job.conflict:
+            task_enqueued.send(type(self), task_result=result)
         run_if_inline(job, then=result.refresh)
         return result
 

@@ -10,8 +10,10 @@
             "TIMEOUT": None,                # seconds an attempt may run, or None
             "BACKOFF": None,                # seconds between attempts, a dotted path to
                                             # backoff(job) -> seconds, or None (exponential)
+            "UNIQUE": None,                 # unique job options (docs/unique-jobs.md), or None
             "TASKS": {                      # per task (its module path): the same keys
                 "shop.tasks.charge_card": {"MAX_ATTEMPTS": 3, "TAGS": ["payments"]},
+                "shop.tasks.sync_account": {"UNIQUE": {"period": 300}},
             },
         },
     }}
@@ -27,8 +29,12 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from ..unique import clean_unique
+
 #: The per-task keys, with their defaults.
-TASK_KEYS: dict[str, Any] = {"MAX_ATTEMPTS": 20, "TAGS": [], "TIMEOUT": None, "BACKOFF": None}
+TASK_KEYS: dict[str, Any] = {"MAX_ATTEMPTS": 20, "TAGS": [], "TIMEOUT": None, "BACKOFF": None, "UNIQUE": None}
+#: The keys of a task job's ``args``: the call's positional and keyword arguments.
+CALL_KEYS = ("args", "kwargs")
 #: Every key ``OPTIONS`` may have.
 KEYS = (*TASK_KEYS, "TASKS")
 
@@ -41,6 +47,7 @@ class TaskOptions:
     tags: list[str]
     timeout: float | None
     backoff: float | str | None
+    unique: Any
 
     def backoff_seconds(self, job: Any, default: Callable[[Any], float]) -> float:
         """Seconds before the next attempt of ``job``: ``BACKOFF`` if set, else ``default(job)``."""
@@ -55,11 +62,42 @@ def task_options(options: Mapping[str, Any], module_path: str) -> TaskOptions:
     """The options of the task at ``module_path``: its own entry over the backend-wide keys."""
     own = options.get("TASKS", {}).get(module_path, {})
     value = {key: own.get(key, options.get(key, default)) for key, default in TASK_KEYS.items()}
-    return TaskOptions(value["MAX_ATTEMPTS"], list(value["TAGS"]), value["TIMEOUT"], value["BACKOFF"])
+    return TaskOptions(value["MAX_ATTEMPTS"], list(value["TAGS"]), value["TIMEOUT"], value["BACKOFF"], value["UNIQUE"])
+
+
+def clean_task_unique(value: Any) -> dict[str, Any] | None:
+    """A ``UNIQUE`` option as ``Job.unique`` stores it; ``ValueError`` saying what is wrong.
+
+    Its ``fields`` must hold ``worker`` (a task's duplicate is a job of the same task), and its
+    ``keys`` name keys of the stored call, ``{"args": [...], "kwargs": {...}}``.
+    """
+    cleaned = clean_unique(value)
+    if cleaned is None:
+        return None
+    if "worker" not in cleaned["fields"]:
+        raise ValueError(f"fields must include 'worker' (a duplicate is of the same task), not {cleaned['fields']!r}")
+    if not set(cleaned["keys"] or ()) <= set(CALL_KEYS):
+        raise ValueError(
+            f"keys must be 'args' (positional arguments) and/or 'kwargs' (keyword arguments), not {cleaned['keys']!r}"
+        )
+    return cleaned
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def backoff_problems(value: Any, where: str) -> list[str]:
+    """What is wrong with a ``BACKOFF`` option (``where`` names it in the messages)."""
+    if value is None or (_number(value) and value >= 0):
+        return []
+    if not isinstance(value, str):
+        return [f"{where} must be seconds >= 0, the dotted path of a backoff(job) function, or None, not {value!r}."]
+    try:
+        function = import_string(value)
+    except ImportError as exc:
+        return [f"{where} cannot be imported: {exc}."]
+    return [] if callable(function) else [f"{where} {value!r} is not callable."]
 
 
 def key_problems(entry: Mapping[str, Any], where: str) -> list[str]:
@@ -74,20 +112,11 @@ def key_problems(entry: Mapping[str, Any], where: str) -> list[str]:
     value = entry.get("TIMEOUT")
     if value is not None and not (_number(value) and value > 0):
         problems.append(f"{where}['TIMEOUT'] must be a positive number of seconds or None, not {value!r}.")
-    value = entry.get("BACKOFF")
-    if value is not None and not (isinstance(value, str) or (_number(value) and value >= 0)):
-        problems.append(
-            f"{where}['BACKOFF'] must be seconds >= 0, the dotted path of a backoff(job) function, "
-            f"or None, not {value!r}."
-        )
-    elif isinstance(value, str):
-        try:
-            function = import_string(value)
-        except ImportError as exc:
-            problems.append(f"{where}['BACKOFF'] cannot be imported: {exc}.")
-        else:
-            if not callable(function):
-                problems.append(f"{where}['BACKOFF'] {value!r} is not callable.")
+    problems += backoff_problems(entry.get("BACKOFF"), f"{where}['BACKOFF']")
+    try:
+        clean_task_unique(entry.get("UNIQUE"))
+    except ValueError as exc:
+        problems.append(f"{where}['UNIQUE'] {exc}.")
     return problems
 
 
