@@ -2,7 +2,7 @@
 
 Built to stay fast on millions of jobs: the page counts the table once (the counts by state,
 one ``GROUP BY`` on the ``(state, queue)`` index, also give the paginator its total when the
-list is unfiltered or filtered by state alone), and a search filters on indexed columns.
+list is unfiltered or filtered by state alone), and a search (``django_oban.search``) filters on indexed columns.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpRequest
@@ -21,10 +22,10 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from ..models import Job
-from ..querysets import JobQuerySet, tag_condition
+from ..querysets import JobQuerySet
+from ..search import search_condition
 from ..states import JobState
 from .filters import distinct_workers
-from .ids import job_id
 from .lookups import NOT_FILTERS, refused_filter
 from .permissions import JobModelAdmin
 
@@ -93,22 +94,6 @@ def state_filtered(request: HttpRequest) -> tuple[bool, str | None]:
     return (True, states[0]) if len(filters) == 1 and len(states) == 1 else (False, None)
 
 
-def search_condition(using: str, term: str) -> models.Q:
-    """Jobs whose id is ``term`` (``#`` optional), whose worker path contains it (any case), or tagged with it.
-
-    The worker paths containing the term are found in the short list of distinct workers, so
-    the query filters on ``worker IN (…)`` (indexed) rather than scanning every row.
-    """
-    condition = tag_condition(term, using)
-    workers = [worker for worker in distinct_workers(using) if term.casefold() in worker.casefold()]
-    if workers:
-        condition |= models.Q(worker__in=workers)
-    pk = job_id(term.removeprefix("#"))
-    if pk is not None:
-        condition |= models.Q(pk=pk)
-    return condition
-
-
 class JobChangeList(ChangeList):
     """Django's change list, where a filter the database cannot run is an incorrect lookup.
 
@@ -153,11 +138,15 @@ class JobListMixin(JobModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: models.QuerySet[Job], search_term: str
     ) -> tuple[models.QuerySet[Job], bool]:
-        """Match a job id exactly, a worker path in part (case-insensitive), or a tag exactly."""
-        term = search_term.strip()
-        if not term:
+        """The jobs the search finds (see ``django_oban.search``); none, and a message saying why, for a bad one."""
+        if not search_term.strip():
             return queryset, False
-        return queryset.filter(search_condition(queryset.db, term)), False
+        try:
+            condition = search_condition(search_term, using=queryset.db, workers=lambda: distinct_workers(queryset.db))
+        except ValidationError as exc:
+            self.message_user(request, f"Cannot search for {search_term!r}: {' '.join(exc.messages)}", messages.ERROR)
+            return queryset.none(), False
+        return queryset.filter(condition), False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[JobChangeList]:
         return JobChangeList

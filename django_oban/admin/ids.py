@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+from ..search import job_id
+
+__all__ = ["BIGINT_MAX", "beyond_bigint", "job_id"]
+
 #: The largest 64-bit signed integer: job ids are ``bigint``, and SQLite refuses larger numbers.
 BIGINT_MAX = 2**63 - 1
-
-
-def job_id(text: str) -> int | None:
-    """``text`` as a job id (ASCII digits, at most ``BIGINT_MAX``), or ``None`` when it cannot be one."""
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if value <= BIGINT_MAX else None
 
 
 def beyond_bigint(text: str) -> bool:

@@ -20,7 +20,9 @@ class JobAdmin(JobPageMixin, BulkActionsMixin, JobListMixin):
     list_filter = ("state", ("queue", QueueFilter), ("worker", WorkerFilter), ("priority", PriorityFilter),
                    "inserted_at")
     search_fields = ("worker",)
-    search_help_text = "A job id, a worker path (or part of it), or a tag."
+    search_help_text = ("A job id, part of a worker path, or a tag; or filters, ANDed: id:1,2 state:discarded "
+                        "priority:0 queue:mailers worker:SendEmail node:web-1 tags:a,b args.KEY:value "
+                        "meta.KEY:value (commas: any of the values).")
     show_full_result_count = False
     if hasattr(admin, "ShowFacets"):  # Django 5.0+: facet counts would count the whole table per filter
         show_facets = admin.ShowFacets.NEVER
