@@ -12,6 +12,7 @@ commands' reports read the same entries, so a rule and its wording live here onl
     CANCEL.past                  # "cancelled"
     CANCEL.acts_on(job.state)    # False for a finished job
     RETRY.duplicate_reason       # "unique": also skips unique jobs that would duplicate one
+    DELETE.skip_reason           # "still running": executing jobs are left alone
     OPERATIONS["retry"].target_states
     Job.objects.filter(queue="mailers").skipped_by(CANCEL)   # {"completed": 2}
 """
@@ -48,12 +49,14 @@ class Operation:
 
 
 CANCEL = Operation("cancel", "cancelled", FINISHED_STATES, "already finished")
-#: The reason an operation gives for skipping a unique job it would turn into a duplicate.
+#: The reason an operation gives for skipping a unique job it would turn into a duplicate…
 UNIQUE = "unique"
+#: …and what that reason means, for the messages people read.
+DUPLICATE_EXPLANATION = "would duplicate a unique job"
 RETRY = Operation(
     "retry", "retried", (JobState.AVAILABLE, JobState.EXECUTING), "already available or executing", UNIQUE
 )
-DELETE = Operation("delete", "deleted", (JobState.EXECUTING,), "executing")
+DELETE = Operation("delete", "deleted", (JobState.EXECUTING,), "still running")
 UPDATE = Operation("update", "updated", duplicate_reason=UNIQUE)
 #: Scheduled and retryable jobs due now: an update of ``scheduled_at`` to now.
 RUN_NOW = Operation(

@@ -242,14 +242,20 @@ class JobQuerySet(models.QuerySet[Any]):
         For callers that need no rows: one ``UPDATE`` on PostgreSQL whatever the update holds;
         on SQLite merges and added tags read and write each job in one transaction.
         """
+        return self.apply_update_counts(update)[0]
+
+    def apply_update_counts(self, update: Update) -> tuple[int, int]:
+        """Like ``apply_update()``; return ``(updated, skipped)``, ``skipped`` counting the unique jobs
+        left unchanged because they would become duplicates (reason ``UPDATE.duplicate_reason``)."""
         if not update:
-            return self.count()
+            return self.count(), 0
         if _rekeys(update):
-            return sum(not job.conflict for job in self.update_many(update))
+            conflicts = [job.conflict for job in self.update_many(update)]
+            return conflicts.count(False), conflicts.count(True)
         if update.reads_jobs and not is_postgresql(self.db):
-            return len(update_each(self, lambda job: update))
+            return len(update_each(self, lambda job: update)), 0
         with self._max_attempts_checked(update):
-            return self._write(update.expressions(timezone.now()))
+            return self._write(update.expressions(timezone.now())), 0
 
     def check_max_attempts(self, max_attempts: int) -> None:
         """Raise ``ValidationError`` (naming the jobs) if ``max_attempts`` is below a job's attempt in this set.

@@ -67,6 +67,14 @@ DATABASES = {
     )
 }
 
+# MD5 first: the test suite creates many users, and Django's default (PBKDF2) takes a large
+# share of a test's time to hash each password. Fine for this test and demo project only;
+# the default hasher follows so that passwords hashed with it still verify.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -29,7 +29,7 @@ LISTED_JOBS = 20
 
 
 def skipped_lines(operation: Operation, skipped: dict[str, int]) -> list[str]:
-    """One line per skipped state, with the operation's reason: ``"2 executing jobs skipped (executing)"``."""
+    """One line per skipped state, with the operation's reason: ``"2 executing jobs skipped (still running)"``."""
     reason = operation.skip_reason
     return [
         ngettext("%(count)d %(state)s job skipped (%(reason)s)", "%(count)d %(state)s jobs skipped (%(reason)s)",

@@ -17,7 +17,7 @@ DEFAULT_BATCH_SIZE = 1000
 
 def run_in_batches(
     queryset: JobQuerySet,
-    apply: Callable[[JobQuerySet], int],
+    apply: Callable[[JobQuerySet], tuple[int, int]],
     *,
     expected: int,
     batch_size: int,
@@ -25,6 +25,9 @@ def run_in_batches(
     report: Report,
 ) -> None:
     """Run ``apply`` on ``queryset``, one transaction per batch of ``batch_size`` jobs it changes.
+
+    ``apply`` writes one batch and returns how many jobs it changed and how many unique jobs it
+    left alone because they would have become duplicates; both add up in ``report``.
 
     Batch bounds are taken from the jobs the report's operation changes (``affected_by``), so
     every batch holds ``batch_size`` of them. Up to ``batch_size`` expected changes it is a
@@ -42,11 +45,12 @@ def run_in_batches(
                 if upper is not None:
                     batch = batch.filter(pk__lte=upper)
                 with transaction.atomic(using=queryset.db):
-                    changed = apply(batch)
+                    changed, duplicates = apply(batch)
                     ctrl_c.hold()  # the commit, then the count
                 try:
                     report.changed += changed
-                    progress.update(changed)
+                    report.duplicates += duplicates
+                    progress.update(changed + duplicates)
                 finally:
                     # After the last batch there is nothing left for a Ctrl-C to stop.
                     ctrl_c.release(interrupt=upper is not None)

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from ..operations import Operation, operation_named
+from ..operations import RETRY, Operation, operation_named
 from ..querysets import JobQuerySet
 from .arguments import parse_int
 from .batches import DEFAULT_BATCH_SIZE, run_in_batches
@@ -25,8 +25,9 @@ from .interrupts import INTERRUPTED_STATUS
 from .reports import Report
 from .selection import Selection, add_selection_arguments, select_jobs
 
-#: Writes one batch of jobs and returns how many it changed.
-Apply = Callable[[JobQuerySet], int]
+#: Writes one batch of jobs; returns how many it changed and how many unique jobs it skipped
+#: because they would have become duplicates.
+Apply = Callable[[JobQuerySet], tuple[int, int]]
 
 
 class OperationCommand(BaseCommand):
@@ -70,14 +71,17 @@ class OperationCommand(BaseCommand):
     ) -> None:
         """Run ``operation`` on the selected jobs (unless ``--dry-run``) and write the report.
 
-        ``apply`` writes one batch; by default ``JobQuerySet.perform(operation)``. Raises
+        ``apply`` writes one batch; by default ``JobQuerySet.perform(operation)``. A retry counts
+        the unique jobs it skips (``retry_duplicates()``) before it starts, dry run or not. Raises
         ``CommandError`` after writing the report if the run was interrupted or failed.
         """
         batch_size = parse_int(options["batch_size"], "--batch-size", minimum=1)
         counts = selection.queryset.count_by_state()
         skipped = {state: count for state, count in counts.items() if not operation.acts_on(state)}
         report = Report(operation, options["dry_run"], skipped, selection.not_found)
-        expected = sum(counts.values()) - sum(skipped.values())
+        if operation is RETRY:
+            report.duplicates = selection.queryset.retry_duplicates().count()
+        expected = sum(counts.values()) - sum(skipped.values()) - report.duplicates
         if report.dry_run:
             report.changed = expected
         else:
@@ -85,7 +89,7 @@ class OperationCommand(BaseCommand):
             with self.progress_bar(expected, operation, options) as progress:
                 run_in_batches(
                     selection.queryset,
-                    apply or (lambda jobs: jobs.perform(operation)),
+                    apply or (lambda jobs: (jobs.perform(operation), 0)),
                     expected=expected,
                     batch_size=batch_size,
                     progress=progress,

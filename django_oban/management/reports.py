@@ -1,7 +1,9 @@
-"""What a command that changes jobs reports: changed, skipped (by state, with the reason), not found.
+"""What a command that changes jobs reports: changed, skipped (by state, or as unique duplicates,
+with the reason), not found.
 
 The words come from the operations table (``django_oban.operations``): the past tense of
-each operation and why it skips the states it skips.
+each operation, why it skips the states it skips, and the reason ``"unique"`` for the unique
+jobs it skips because they would become duplicates.
 """
 
 from __future__ import annotations
@@ -13,30 +15,36 @@ from typing import Any
 from django.core.management.base import OutputWrapper
 from django.core.management.color import Style
 
-from ..operations import Operation
+from ..operations import DUPLICATE_EXPLANATION, Operation
 
 
 @dataclass
 class Report:
-    """What a run changed, skipped (by state) and did not find, and how it ended."""
+    """What a run changed, skipped (by state, and as duplicates of unique jobs) and did not find, and how it ended."""
 
     operation: Operation
     dry_run: bool
     skipped: dict[str, int]
     not_found: list[int]
     changed: int = 0
+    #: Unique jobs left alone because the change would make them duplicates (``operation.duplicate_reason``).
+    duplicates: int = 0
     interrupted: bool = False
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` report."""
+        skipped = {
+            state: {"count": count, "reason": self.operation.skip_reason} for state, count in self.skipped.items()
+        }
+        if self.duplicates:
+            reason = self.operation.duplicate_reason
+            skipped[reason] = {"count": self.duplicates, "reason": reason}
         return {
             "operation": self.operation.name,
             "dry_run": self.dry_run,
             "changed": self.changed,
-            "skipped": {
-                state: {"count": count, "reason": self.operation.skip_reason} for state, count in self.skipped.items()
-            },
+            "skipped": skipped,
             "not_found": self.not_found,
             "interrupted": self.interrupted,
             "error": self.error,
@@ -61,6 +69,9 @@ class Report:
             states = ", ".join(f"{count} {state}" for state, count in self.skipped.items())
             skipped = n_jobs(sum(self.skipped.values()))
             stdout.write(style.WARNING(f"Skipped {skipped}, {self.operation.skip_reason}: {states}."))
+        if self.duplicates:
+            reason = self.operation.duplicate_reason
+            stdout.write(style.WARNING(f"Skipped {n_jobs(self.duplicates)}, {reason}: {DUPLICATE_EXPLANATION}."))
         if self.not_found:
             stdout.write(style.WARNING(f"Not found: {', '.join(map(str, self.not_found))}."))
 

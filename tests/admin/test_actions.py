@@ -70,7 +70,7 @@ def test_delete_jobs_asks_for_confirmation_listing_skipped_jobs(operator: Client
     assert response.templates[0].name == "admin/django_oban/job/delete_jobs.html"
     content = response.content.decode()
     assert "1 job will be deleted permanently." in content
-    assert "1 executing job skipped (executing)" in content
+    assert "1 executing job skipped (still running)" in content
     done, running = jobs
     assert f'<a href="/admin/django_oban/job/{done.pk}/change/">{done}</a>' in content  # to delete
     assert f'<ul class="oban-jobs oban-skipped-jobs">\n  <li><a href="/admin/django_oban/job/{running.pk}/change/">' \
@@ -96,7 +96,7 @@ def test_delete_confirmation_with_only_executing_jobs_cannot_be_confirmed(operat
 def test_confirmed_delete_removes_all_but_executing_jobs_and_logs_deletions(operator: Client) -> None:
     jobs = [make_job(JobState.COMPLETED), make_job(JobState.DISCARDED), make_job(JobState.EXECUTING)]
     response = post_action(operator, "delete_jobs", jobs, post="yes")
-    assert texts(response) == ["2 jobs deleted. 1 executing job skipped (executing)."]
+    assert texts(response) == ["2 jobs deleted. 1 executing job skipped (still running)."]
     assert list(Job.objects.values_list("pk", flat=True)) == [jobs[2].pk]
     logged = LogEntry.objects.filter(action_flag=DELETION)
     assert sorted(int(entry.object_id) for entry in logged) == sorted([jobs[0].pk, jobs[1].pk])

@@ -112,7 +112,7 @@ def test_an_error_mid_run_reports_the_finished_batches(monkeypatch):
 def test_a_constraint_broken_in_the_first_batch_changes_nothing(monkeypatch):
     for _ in range(3):
         make_job(queue="mailers")
-    fail_on_call(monkeypatch, "apply_update", 1, ValidationError({"max_attempts": ["max_attempts too low."]}))
+    fail_on_call(monkeypatch, "apply_update_counts", 1, ValidationError({"max_attempts": ["max_attempts too low."]}))
 
     with pytest.raises(CommandError, match="Stopped by an error before any job was changed: max_attempts too low."):
         run("oban_update", "--queue", "mailers", "--set-priority", "5", "--batch-size", "2")

@@ -103,7 +103,7 @@ def test_delete_skips_executing_jobs():
     report = run("oban_delete", "--queue", "reports", "--json").json
 
     assert report["changed"] == len(ALL_STATES) - 1
-    assert report["skipped"] == {"executing": {"count": 1, "reason": "executing"}}
+    assert report["skipped"] == {"executing": {"count": 1, "reason": "still running"}}
     assert list(Job.objects.values_list("state", flat=True)) == [JobState.EXECUTING]
 
 

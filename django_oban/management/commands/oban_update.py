@@ -87,7 +87,7 @@ class Command(JobsCommand):
             except ValidationError as exc:
                 problem = " ".join(exc.messages)
                 raise CommandError(f"Invalid --set-max-attempts {update.max_attempts}: {problem}") from None
-        self.perform(UPDATE, selection, options, apply=lambda jobs: jobs.apply_update(update))
+        self.perform(UPDATE, selection, options, apply=lambda jobs: jobs.apply_update_counts(update))
 
 
 def parse_update(options: dict[str, Any]) -> Update:
