@@ -90,7 +90,8 @@ def finish(result: TaskResult[Any], status: TaskResultStatus, **changes: Any) ->
 
 class TaskWorker(Worker):
     """Runs a task job: sends ``task_started``, calls the task, records its return value
-    (``meta["recorded"]``), sends ``task_finished``.
+    (``meta["recorded"]``), sends ``task_finished`` with the outcome (before the worker
+    writes it, so receivers should read the ``task_result`` they get, not the job).
 
     A task that raises fails the attempt (retried with backoff until ``MAX_ATTEMPTS``); one
     that returns ``django_oban.Cancel`` or ``Snooze`` steers its job as a worker's would.

@@ -180,6 +180,23 @@ def test_the_worker_sends_task_started_and_task_finished() -> None:
     ]
 
 
+def test_task_finished_is_sent_before_the_outcome_is_written() -> None:
+    seen = []
+
+    def receiver(sender, task_result, **kwargs):
+        seen.append((task_result.status, tasks.add.get_result(task_result.id).status))
+
+    task_finished.connect(receiver)
+    try:
+        result = tasks.add.enqueue(1, 2)
+        drain_queue()
+    finally:
+        task_finished.disconnect(receiver)
+    assert seen == [(Status.SUCCESSFUL, Status.RUNNING)]  # documented in docs/tasks.md (Signals)
+    result.refresh()
+    assert (result.status, result.return_value) == (Status.SUCCESSFUL, 3)
+
+
 def test_run_after_defers_the_task() -> None:
     later = timezone.now() + timedelta(hours=1)
     result = tasks.add.using(run_after=later).enqueue(1, 2)
