@@ -1,6 +1,7 @@
 """System checks: the ``OBAN`` settings dict (``django_oban.E001``…``E009``, ``E012``; ``CRON`` and
-``TIMEZONE``: ``E030``…``E035``, in ``cron/checks.py``) and what the admin needs (``E010``, ``E011``);
-the Tasks backend's are ``ObanBackend.check`` (``E020``, ``W021``)."""
+``TIMEZONE``: ``E030``…``E035``, in ``cron/checks.py``), what the admin needs (``E010``, ``E011``)
+and the workers' ``unique`` options (``E040``); the Tasks backend's are ``ObanBackend.check``
+(``E020``, ``W021``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from django.core.checks import CheckMessage, Error, register
 from django.core.checks import Tags as CheckTags
 from django.template import TemplateDoesNotExist, engines
 from django.template.backends.django import DjangoTemplates
+from django.utils.module_loading import autodiscover_modules
 
 from .conf import DEFAULTS, TESTING_MODES
 from .cron.checks import check_cron_settings
+from .unique import clean_unique
+from .workers import Worker
 
 _NUMBER_RULES: dict[str, tuple[str, bool]] = {
     # key: (check id, zero allowed)
@@ -139,3 +143,36 @@ def check_admin_dependencies(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def worker_classes() -> list[type[Worker]]:
+    """Every imported ``Worker`` subclass, after importing the ``workers`` module of each installed app."""
+    autodiscover_modules("workers")
+    found: list[type[Worker]] = []
+    pending = list(Worker.__subclasses__())
+    while pending:
+        worker = pending.pop()
+        if worker not in found:
+            found.append(worker)
+            pending.extend(worker.__subclasses__())
+    return sorted(found, key=lambda worker: worker.path())
+
+
+@register(CheckTags.compatibility)
+def check_worker_unique(**kwargs: Any) -> list[CheckMessage]:
+    """A ``Worker`` subclass's ``unique`` class attribute must be valid options (the rule of ``unique.py``)."""
+    errors: list[CheckMessage] = []
+    for worker in worker_classes():
+        try:
+            clean_unique(worker.unique)
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"{worker.path()}.unique {exc}.",
+                    hint="Set unique to None or to a dict of period (seconds), fields, keys and states; "
+                    "see docs/unique-jobs.md.",
+                    obj=worker,
+                    id="django_oban.E040",
+                )
+            )
+    return errors

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import modify_settings, override_settings
 
-from django_oban.checks import check_admin_dependencies, check_oban_settings
+from django_oban import Worker
+from django_oban.checks import check_admin_dependencies, check_oban_settings, check_worker_unique
 from django_oban.conf import oban_settings
 
 
@@ -118,3 +121,54 @@ def test_templates_from_an_explicit_app_directories_loader_pass():
                  "OPTIONS": {**settings.TEMPLATES[0]["OPTIONS"], "loaders": loaders}}]
     with override_settings(TEMPLATES=explicit):
         assert check_admin_dependencies() == []
+
+
+# -- the workers' unique options ---------------------------------------------------------
+
+
+@pytest.fixture
+def worker_with_unique():
+    """Define a Worker subclass with the given ``unique``; it is gone again (collected) after the test."""
+    defined = []
+
+    def define(unique):
+        defined.append(type("Report", (Worker,), {"__module__": "app.workers", "unique": unique}))
+        return defined[-1]
+
+    yield define
+    defined.clear()
+    gc.collect()  # a class lives in Worker.__subclasses__() until collected
+
+
+@pytest.mark.parametrize(
+    ("unique", "problem"),
+    [
+        ({"perod": 60}, "has no option 'perod'; the options are period, fields, keys, states."),
+        ({"period": -1}, "period must be whole seconds from 1 to 3153600000 (or None: no period), not -1."),
+        ({"states": ["available"]}, "states must include every incomplete state"),
+        ("daily", "must be a dict of options (period, fields, keys, states) or None, not str."),
+    ],
+)
+def test_a_worker_with_invalid_unique_options_is_an_error_naming_it(worker_with_unique, unique, problem):
+    worker = worker_with_unique(unique)
+
+    [error] = check_worker_unique()
+
+    assert (error.id, error.obj) == ("django_oban.E040", worker)
+    assert error.msg.startswith(f"app.workers.Report.unique {problem}")
+    assert error.hint == (
+        "Set unique to None or to a dict of period (seconds), fields, keys and states; see docs/unique-jobs.md."
+    )
+
+
+def test_manage_py_check_stops_on_a_worker_with_invalid_unique_options(worker_with_unique):
+    worker_with_unique({"period": 0})
+
+    with pytest.raises(SystemCheckError, match=r"django_oban\.E040"):
+        call_command("check")
+
+
+@pytest.mark.parametrize("unique", [None, {}, {"period": 60, "keys": ["account_id"]}])
+def test_valid_unique_options_pass(worker_with_unique, unique):
+    worker_with_unique(unique)
+    assert check_worker_unique() == []
