@@ -7,12 +7,13 @@ from django.contrib import admin
 from ..models import Job
 from .actions import BulkActionsMixin
 from .changelist import JobListMixin
+from .dashboard import DashboardMixin
 from .filters import PriorityFilter, QueueFilter, WorkerFilter
 from .job_page import BUTTONS, JobPageMixin
 
 
 @admin.register(Job)
-class JobAdmin(JobPageMixin, BulkActionsMixin, JobListMixin):
+class JobAdmin(DashboardMixin, JobPageMixin, BulkActionsMixin, JobListMixin):
     """Operate jobs: filter and search them, cancel / retry / delete / update in bulk or one by one."""
 
     list_display = ("id", "short_worker", "queue", "state_badge", "attempts", "priority",
