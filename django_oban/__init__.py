@@ -24,6 +24,11 @@ _EXPORTS = {
     "ainsert_all": "api",
     "Merge": "updates",
     "Add": "updates",
+    **{
+        name: "queues"
+        for base in ("pause_queue", "resume_queue", "scale_queue", "queue_status")
+        for name in (base, f"a{base}")
+    },
 }
 
 __all__ = sorted(_EXPORTS)
@@ -58,6 +63,16 @@ if TYPE_CHECKING:
         update_many_jobs,
     )
     from .exceptions import DuplicateJobError, JobExecutingError
+    from .queues import (
+        apause_queue,
+        aqueue_status,
+        aresume_queue,
+        ascale_queue,
+        pause_queue,
+        queue_status,
+        resume_queue,
+        scale_queue,
+    )
     from .states import JobState
     from .updates import Add, Merge
     from .workers import Cancel, Record, Snooze, Worker

@@ -78,11 +78,12 @@ def register(name: str, using: str = "default") -> NodeRun:
     return NodeRun(node.pk, name, started_at)
 
 
-def heartbeat(run: NodeRun, using: str = "default") -> None:
-    """Record that ``run`` is alive; re-create its row if it was deleted meanwhile."""
+def heartbeat(run: NodeRun, queues: dict[str, Any] | None = None, using: str = "default") -> None:
+    """Record that ``run`` is alive (and how it runs its ``queues``); re-create its row if it was deleted meanwhile."""
     nodes = Node.objects.using(using)
-    if not nodes.filter(pk=run.id).update(heartbeat_at=_now(using)):
-        nodes.create(id=run.id, name=run.name, started_at=run.started_at, heartbeat_at=_now(using))
+    values = {"heartbeat_at": _now(using)} if queues is None else {"heartbeat_at": _now(using), "queues": queues}
+    if not nodes.filter(pk=run.id).update(**values):
+        nodes.create(id=run.id, name=run.name, started_at=run.started_at, **values)
 
 
 def forget(run: NodeRun, using: str = "default") -> None:

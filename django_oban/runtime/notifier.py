@@ -1,4 +1,4 @@
-"""The node's notifier: LISTEN on a dedicated connection, wake producers and flag cancelled jobs."""
+"""The node's notifier: LISTEN on a dedicated connection; wake producers, flag cancelled jobs, re-read controls."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from django.db import connections
 
-from ..notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL
+from ..notify import AVAILABLE_CHANNEL, CANCELLED_CHANNEL, QUEUES_CHANNEL
 from .health import Reconnection
 
 
@@ -19,6 +19,8 @@ class Listener(Protocol):
     def wake(self, queue: str | None = None) -> None: ...
 
     def cancel_running(self, ids: list[int]) -> None: ...
+
+    def queues_changed(self) -> None: ...
 
 
 def listen(runner: Listener) -> None:
@@ -33,9 +35,11 @@ def listen(runner: Listener) -> None:
         try:
             with psycopg.connect(**connection_kwargs(), autocommit=True) as conn:
                 conn.execute(f"LISTEN {AVAILABLE_CHANNEL}")
+                conn.execute(f"LISTEN {QUEUES_CHANNEL}")
                 conn.execute(f"LISTEN {CANCELLED_CHANNEL}")
                 reconnection.succeeded()
                 runner.wake()  # catch up on anything missed while not listening
+                runner.queues_changed()
                 while not runner.halted.is_set():
                     for notify in conn.notifies(timeout=0.5):
                         deliver(runner, notify.channel, notify.payload)
@@ -44,11 +48,14 @@ def listen(runner: Listener) -> None:
 
 
 def deliver(runner: Listener, channel: str, payload: str) -> None:
-    """Act on one notification: wake the queue's producer, or flag the cancelled ids running here."""
+    """Act on one notification: wake the queue's producer, flag the cancelled ids running here,
+    or have the queue controls re-read."""
     if channel == AVAILABLE_CHANNEL:
         runner.wake(payload)
     elif channel == CANCELLED_CHANNEL:
         runner.cancel_running([int(pk) for pk in payload.split(",") if pk.strip().isdigit()])
+    elif channel == QUEUES_CHANNEL:
+        runner.queues_changed()
 
 
 def connection_kwargs(using: str = "default") -> dict[str, Any]:

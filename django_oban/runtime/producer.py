@@ -46,12 +46,20 @@ class Producer:
     queue ``executing``. The producer acts when jobs finish (at once when at least half the
     slots are free or nothing runs any more, else after ``LINGER``), when woken by a
     notification, and every ``poll_interval``.
+
+    ``control()`` pauses, resumes and scales it at runtime (see ``django_oban.queues``): paused,
+    it claims nothing but still writes outcomes; below a lowered limit, it claims nothing until
+    enough running jobs have finished. It claims nothing before the first ``control()``.
     """
 
     def __init__(self, runner: Node, queue: str, limit: int) -> None:
         self.runner = runner
         self.queue = queue
+        #: The limit the node was started with (``--queues``): what ``control()`` falls back to.
+        self.configured_limit = limit
         self.limit = limit
+        #: ``None`` until the node has read the queue controls (claiming nothing meanwhile).
+        self.paused: bool | None = None
         self.wake = threading.Event()
         self.jobs: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()
         self.lock = threading.Lock()
@@ -78,6 +86,25 @@ class Producer:
         for thread in self.threads:
             thread.start()
         self.thread.start()
+
+    def control(self, paused: bool, limit: int | None) -> None:
+        """Pause or resume, and set the limit (``None``: the configured one); wake the producer on a change.
+
+        Called once the producer has started. A higher limit starts the threads it lacks.
+        """
+        limit = self.configured_limit if limit is None else limit
+        with self.lock:
+            if (paused, limit) == (self.paused, self.limit):
+                return
+            self.paused, self.limit, self.batch = paused, limit, max(1, limit // 2)
+            added = [
+                threading.Thread(target=self._work, name=f"oban-{self.queue}-{n}", daemon=True)
+                for n in range(len(self.threads), limit)
+            ]
+            self.threads += added
+        for thread in added:
+            thread.start()
+        self.wake.set()
 
     # -- the producer thread ----------------------------------------------------------
 
@@ -116,7 +143,7 @@ class Producer:
                 return False
             free = 0
         else:
-            free = self.limit - self.held + len(outcomes)
+            free = 0 if self.paused is not False else self.limit - self.held + len(outcomes)
         if not outcomes and free <= 0:
             return True
         if self.round_failed:
@@ -177,5 +204,7 @@ class Producer:
             close_connection()
 
     def stop_threads(self) -> None:
-        for _ in self.threads:
+        with self.lock:
+            threads = len(self.threads)
+        for _ in range(threads):
             self.jobs.put(None)

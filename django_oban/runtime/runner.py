@@ -11,7 +11,7 @@ from ..conf import oban_settings
 from ..cron.entries import configured_entries
 from ..cron.slots import CronScheduler
 from ..models import Job
-from . import database, nodes, notifier
+from . import control, database, nodes, notifier
 from .execution import set_cancelled
 from .health import RECONNECT_DELAY, Reconnection, close_connection
 from .producer import ACK_RETRY_AFTER_GRACE, Producer
@@ -77,6 +77,8 @@ class Runner:
         #: ``OBAN["CRON"]``: checked here (``CronConfigError``) so that a bad entry stops the start.
         self.cron = CronScheduler(configured_entries())
         self.running: dict[int, Job] = {}
+        #: Set when the queue controls changed (a notification): the housekeeper applies them now.
+        self.controls_changed = threading.Event()
         self.running_lock = threading.Lock()
         self.ready = threading.Event()
         #: Set once every producer has finished (after ``stopping`` and the grace period).
@@ -113,6 +115,10 @@ class Runner:
             if queue is None or name == queue:
                 producer.wake.set()
 
+    def queues_changed(self) -> None:
+        """Make the housekeeper apply the queue controls now."""
+        self.controls_changed.set()
+
     def grace_deadline(self) -> float:
         """The monotonic time the shutdown grace period ends, fixed when first asked after stop."""
         with self._deadline_lock:
@@ -129,14 +135,14 @@ class Runner:
         if run is None:
             self.halted.set()
             return
+        for producer in self.producers.values():
+            producer.start()  # claiming nothing until the housekeeper has applied the queue controls
         housekeeper = threading.Thread(target=self._housekeep, args=(run,), name="oban-housekeeper", daemon=True)
         housekeeper.start()
         listener = None
         if database.is_postgres():
             listener = threading.Thread(target=notifier.listen, args=(self,), name="oban-notifier", daemon=True)
             listener.start()
-        for producer in self.producers.values():
-            producer.start()
         self.ready.set()
         while not self.stopping.wait(0.5):  # a timeout keeps the main thread responsive to signals
             pass
@@ -167,6 +173,7 @@ class Runner:
             for producer in self.producers.values():
                 producer.stop_threads()
         self.halted.set()
+        self.controls_changed.set()  # the housekeeper's wait
         for thread in others:
             if thread is not None:
                 thread.join(5)
@@ -179,14 +186,17 @@ class Runner:
     # -- housekeeping -----------------------------------------------------------------
 
     def _housekeep(self, run: nodes.NodeRun) -> None:
-        """Heartbeat every interval until halted; insert the ``@reboot`` cron jobs once; as
+        """Every interval until halted, and at once when the queue controls change: apply them,
+        heartbeat (with the node's view of its queues); insert the ``@reboot`` cron jobs once; as
         leader, while not stopping, also stage, rescue, insert due cron jobs, and start a
         prune (at most every ``PRUNE_INTERVAL``)."""
         last_prune: float | None = None
 
         def tick() -> None:
             nonlocal last_prune
-            nodes.heartbeat(run)
+            self.controls_changed.clear()
+            control.apply(self)
+            nodes.heartbeat(run, control.view(self))
             self.cron.reboot(run.id)
             self.is_leader = nodes.try_lead()
             if self.is_leader and not self.stopping.is_set():
@@ -199,7 +209,7 @@ class Runner:
                     self.pruner = threading.Thread(target=self._prune, name="oban-pruner", daemon=True)
                     self.pruner.start()
                     last_prune = time.monotonic()
-            self.halted.wait(self.heartbeat_interval)
+            self.controls_changed.wait(self.heartbeat_interval)  # also set once halted
 
         # Heartbeats go on during the grace period so that running jobs are not rescued.
         _resilient(self.halted, "housekeeping", tick)
