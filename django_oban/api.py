@@ -15,8 +15,10 @@ from asgiref.sync import sync_to_async
 from django.db import router, transaction
 
 from .exceptions import DuplicateJobError
+from .managing import managed_by
 from .models import Job
 from .querysets import Changes, JobQuerySet
+from .signals import send_enqueued
 from .unique import insert_skipping_duplicates, refuse_duplicate
 
 JobOrId = Job | int
@@ -87,7 +89,8 @@ def update_many_jobs(jobs_or_ids: Iterable[JobOrId], changes: Changes) -> list[J
     A unique job whose new values would duplicate one is skipped: unchanged, ``conflict = True``.
     """
     target, instances = _target(jobs_or_ids)
-    with transaction.atomic(using=target.db):
+    # An unknown id undoes the update: so that no jobs_managed is sent for it, it is sent at the end.
+    with managed_by("api"), transaction.atomic(using=target.db):
         updated: dict[int, Job] = {job.pk: job for job in target.update_many(changes)}
         missing = [pk for pk in instances if pk not in updated]
         if missing:
@@ -152,7 +155,8 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
     ``TypeError`` for anything but a list of jobs, ``ValueError`` for a job already saved:
     both before any insert. A unique job that duplicates one (in the table or earlier in
     ``jobs``) is skipped and comes back as that job with ``conflict = True``; unique jobs are
-    inserted by a statement of their own, in the same transaction.
+    inserted by a statement of their own, in the same transaction. ``job_enqueued`` is sent
+    for each job inserted.
     """
     if isinstance(jobs, (Job, str, bytes)) or not isinstance(jobs, Iterable):
         raise TypeError(f"insert_all() takes a list of unsaved jobs, not {type(jobs).__name__}.")
@@ -166,11 +170,13 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
         job.prepare_for_insert()
     unique = [job for job in jobs if job.unique_key is not None]
     if not unique:
-        return Job.objects.bulk_create(jobs)
-    using = router.db_for_write(Job)
-    with transaction.atomic(using=using):
-        Job.objects.db_manager(using).bulk_create([job for job in jobs if job.unique_key is None])
-        insert_skipping_duplicates(unique, using)
+        Job.objects.bulk_create(jobs)
+    else:
+        using = router.db_for_write(Job)
+        with transaction.atomic(using=using):
+            Job.objects.db_manager(using).bulk_create([job for job in jobs if job.unique_key is None])
+            insert_skipping_duplicates(unique, using)
+    send_enqueued(jobs)
     return jobs
 
 

@@ -17,7 +17,9 @@ from .exceptions import DuplicateJobError, JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
 from .records import clean_record
+from .signals import send_enqueued
 from .states import FINISHED_STATES, JobState
+from .tracing import with_trace_context
 from .unique import insert_skipping_duplicates, is_unique_violation, refuse_duplicate, unique_columns
 from .updates import max_attempts_error
 
@@ -122,17 +124,22 @@ class Job(models.Model):
 
         A new unique job that duplicates one becomes that job, with ``conflict = True``.
         Saving an existing job into a duplicate raises ``DuplicateJobError``, saving nothing.
+        A new job sends ``job_enqueued`` once inserted.
         """
-        if self._state.adding:
+        adding = self._state.adding
+        if adding:
             self.prepare_for_insert()
         else:
             self.clean()
         if self.unique_key is None:
             super().save(*args, **kwargs)
+            if adding:
+                send_enqueued([self])
             return
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        if self._state.adding:
+        if adding:
             insert_skipping_duplicates([self], using)
+            send_enqueued([self])
             return
         try:
             with transaction.atomic(using=using):
@@ -174,8 +181,12 @@ class Job(models.Model):
         super().clean_fields(exclude={*(exclude or ()), *_JSON_FIELDS})
 
     def prepare_for_insert(self) -> None:
-        """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled."""
+        """Validate and normalise a new job; a future ``scheduled_at`` makes it scheduled.
+
+        With OpenTelemetry, the current trace context is stored in ``meta["otel"]`` (``tracing``).
+        """
         self.clean()
+        self.meta = with_trace_context(self.meta)
         self.state = state_after_rescheduling(self.state, self.scheduled_at, timezone.now())
 
     def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
@@ -262,6 +273,7 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
 
 class QueueControl(models.Model):
     """An operator's setting for a queue on every node (``node == ""``) or on one node.

@@ -2,7 +2,8 @@
 
 Which states each operation skips, and why, is the table in ``operations.py``; what an
 update writes is an ``Update`` (``updates.py``). Every surface (the functions of ``api.py``,
-``Job`` methods, the admin, the management commands) calls the public methods here::
+``Job`` methods, the admin, the management commands) calls the public methods here, and each
+management method reports itself once with the ``jobs_managed`` signal (``managing.py``)::
 
     jobs = Job.objects.filter(queue="mailers")
     jobs.cancel(), jobs.retry(), jobs.run_now(), jobs.delete()     # counts (delete: Django's pair)
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from .changes import normalize_tags
 from .exceptions import DuplicateJobError
+from .managing import reports
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .records import MAX_ID
 from .statements import cancel_values, prune_cutoff, retry_values, update_each, update_returning
@@ -145,6 +147,7 @@ class JobQuerySet(models.QuerySet[Any]):
 
     # -- management --------------------------------------------------------------
 
+    @reports("cancel")
     def cancel(self) -> int:
         """Cancel the incomplete jobs in this set, executing ones included; return the count.
 
@@ -153,10 +156,12 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         return self.affected_by(CANCEL)._write(cancel_values())
 
+    @reports("cancel")
     def cancel_returning(self) -> list[Any]:
         """Like ``cancel()``, returning the cancelled jobs as stored (one ``UPDATE … RETURNING``)."""
         return update_returning(self.affected_by(CANCEL), cancel_values())
 
+    @reports("retry")
     def retry(self) -> int:
         """Make every job of this set that is not available or executing available now; return the count.
 
@@ -165,6 +170,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         return self._retrying(lambda jobs: jobs._write(retry_values()))
 
+    @reports("retry")
     def retry_returning(self) -> list[Any]:
         """Like ``retry()``, returning the retried jobs as stored (one ``UPDATE … RETURNING``)."""
         return self._retrying(lambda jobs: update_returning(jobs, retry_values()))
@@ -173,10 +179,12 @@ class JobQuerySet(models.QuerySet[Any]):
         """The jobs of this set that retry skips because they would duplicate a unique job (reason ``"unique"``)."""
         return entering_duplicates(self.affected_by(RETRY))
 
+    @reports("run_now")
     def run_now(self) -> int:
         """Make the scheduled and retryable jobs of this set due now; return the count."""
         return self.affected_by(RUN_NOW).apply_update(Update.from_changes({"schedule_in": 0}))
 
+    @reports("delete")
     def delete(self) -> tuple[int, dict[str, int]]:
         """Delete the jobs of this set, except executing ones, in one statement.
 
@@ -186,10 +194,7 @@ class JobQuerySet(models.QuerySet[Any]):
         self._not_support_combined_queries("delete")  # type: ignore[attr-defined]
         if self.query.is_sliced:
             raise TypeError("Cannot use 'limit' or 'offset' with delete().")
-        deletable = self.affected_by(DELETE).order_by()
-        with transaction.mark_for_rollback_on_error(using=deletable.db):
-            # Django answers None, not 0, for a query it knows matches nothing (``pk__in=[]``).
-            count: int = deletable._raw_delete(deletable.db) or 0
+        count = self.affected_by(DELETE)._delete_rows()
         return count, {self.model._meta.label: count}
 
     delete.alters_data = True  # type: ignore[attr-defined]
@@ -203,13 +208,14 @@ class JobQuerySet(models.QuerySet[Any]):
             "retry": self.retry,
             "run_now": self.run_now,
             "delete": lambda: self.delete()[0],
-            "prune": lambda: self.affected_by(PRUNE).delete()[0],
+            "prune": lambda: self.affected_by(PRUNE)._delete_rows(),
         }
         name = operation_named(operation).name
         if name not in writes:
             raise ValueError(f"{name} needs its changes: call apply_update() or update_many().")
         return writes[name]()
 
+    @reports("update")
     def update_many(self, changes: Changes) -> list[Any]:
         """Apply ``changes`` to every job of this set and return the jobs as stored, by id.
 
@@ -236,6 +242,7 @@ class JobQuerySet(models.QuerySet[Any]):
                 jobs = [rekeyed.get(job.pk, job) for job in jobs]
         return sorted(jobs, key=lambda job: job.pk)
 
+    @reports("update")
     def apply_update(self, update: Update) -> int:
         """Write ``update`` to every job of this set; return how many were updated.
 
@@ -244,6 +251,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         return self.apply_update_counts(update)[0]
 
+    @reports("update")
     def apply_update_counts(self, update: Update) -> tuple[int, int]:
         """Like ``apply_update()``; return ``(updated, skipped)``, ``skipped`` counting the unique jobs
         left unchanged because they would become duplicates (reason ``UPDATE.duplicate_reason``)."""
@@ -366,6 +374,14 @@ class JobQuerySet(models.QuerySet[Any]):
             )
             for name, value in values.items()
         }
+
+    def _delete_rows(self) -> int:
+        """``DELETE`` every row of this set in one statement, no signals; returns the row count."""
+        deletable = self.order_by()
+        with transaction.mark_for_rollback_on_error(using=deletable.db):
+            # Django answers None, not 0, for a query it knows matches nothing (``pk__in=[]``).
+            count: int = deletable._raw_delete(deletable.db) or 0
+        return count
 
     def _write(self, values: dict[str, Any]) -> int:
         """``UPDATE`` every row of this set; returns the row count."""

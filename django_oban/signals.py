@@ -1,5 +1,9 @@
-"""Signals sent by the worker runtime (and ``django_oban.testing``) around each job.
+"""Django signals around jobs: enqueued, started, finished, and managed by an operator.
 
+``job_enqueued(sender=Job, job)``
+    After a new job is inserted (``Worker.enqueue``, ``Job.save``, ``insert_all``), inside the
+    caller's transaction: connect with ``transaction.on_commit`` in mind. Not sent for a
+    unique job that was not inserted because it duplicates one (``job.conflict``).
 ``job_started(sender=worker class or None, job)``
     Before ``process`` runs.
 ``job_finished(sender=worker class or None, job, state, duration, error)``
@@ -8,9 +12,38 @@
     it executing): ``state`` is the state about to be written, ``duration`` the seconds
     ``process`` took, ``error`` the error text or ``None``. A task's ``task_finished`` is
     sent earlier still (docs/tasks.md, Signals).
+``jobs_managed(sender=operation name, count, ids, source, user, **details)``
+    Once per management call, whichever surface made it (see ``django_oban.managing``):
+    ``sender`` is ``"cancel"``, ``"retry"``, ``"delete"``, ``"update"`` or ``"run_now"`` (and
+    ``"pause"``, ``"resume"``, ``"scale"`` for queues), ``count`` how many jobs changed,
+    ``ids`` their ids when the operation returned rows (else ``None``), ``source`` ``"api"``,
+    ``"admin"`` or ``"command"``, ``user`` the admin's user (else ``None``). Queue operations
+    add ``queue``, ``node`` and (scale) ``limit``; their ``count`` is the number of live nodes
+    that apply the change. Receivers that raise are logged and never break the operation.
 """
+
+import logging
+from collections.abc import Iterable
+from typing import Any
 
 from django.dispatch import Signal
 
+logger = logging.getLogger("django_oban.signals")
+
+job_enqueued = Signal()
 job_started = Signal()
 job_finished = Signal()
+jobs_managed = Signal()
+
+
+def send_enqueued(jobs: Iterable[Any]) -> None:
+    """Send ``job_enqueued`` for each job of ``jobs`` that was inserted (not a unique ``conflict``).
+
+    A receiver that raises is logged: the job is inserted whatever receivers do.
+    """
+    for job in jobs:
+        if job.conflict:
+            continue
+        for receiver, response in job_enqueued.send_robust(sender=type(job), job=job):
+            if isinstance(response, Exception):
+                logger.error("job_enqueued receiver %r failed for job %s", receiver, job.pk, exc_info=response)

@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from ..forms import JobUpdateForm
+from ..managing import managed_by
 from ..operations import CANCEL, DELETE, RETRY, UPDATE, Operation
 from ..querysets import JobQuerySet
 from .audit import log_jobs
@@ -91,7 +92,7 @@ class BulkActionsMixin(JobPermissions):
         form = JobUpdateForm(request.POST if applying else None, jobs=queryset)
         if applying and form.is_valid():
             try:
-                with transaction.atomic(using=queryset.db):
+                with managed_by("admin", request.user), transaction.atomic(using=queryset.db):
                     log_jobs(request, queryset, CHANGE, form.description())
                     count = queryset.apply_update(form.update)
             except ValidationError as exc:
@@ -109,7 +110,7 @@ class BulkActionsMixin(JobPermissions):
     def _run(self, request: HttpRequest, queryset: JobQuerySet, operation: Operation) -> None:
         """Run ``operation`` on the set in one statement, log it, and report changed and skipped counts."""
         skipped = queryset.skipped_by(operation)
-        with transaction.atomic(using=queryset.db):
+        with managed_by("admin", request.user), transaction.atomic(using=queryset.db):
             log_jobs(request, queryset.affected_by(operation), DELETION if operation is DELETE else CHANGE,
                      operation.past)
             count = queryset.perform(operation)

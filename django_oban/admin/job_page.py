@@ -25,6 +25,7 @@ from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django_object_actions import DjangoObjectActions, action
 
+from ..managing import managed_by
 from ..models import Job
 from ..operations import CANCEL, DELETE, RETRY, RUN_NOW, Operation
 from .audit import log_job
@@ -161,7 +162,7 @@ class JobPageMixin(DjangoObjectActions, JobPermissions):  # type: ignore[misc]
         operation = BUTTONS[name].operation
         changed = 0
         if operation.acts_on(job.state):
-            with transaction.atomic(using=router.db_for_write(Job)):
+            with managed_by("admin", request.user), transaction.atomic(using=router.db_for_write(Job)):
                 changed = Job.objects.filter(pk=job.pk).perform(operation)
                 if changed:
                     log_job(request, job, DELETION if operation is DELETE else CHANGE, operation.past)

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from tqdm import tqdm
 
+from ..managing import managed_by
 from ..operations import RETRY, Operation, operation_named
 from ..querysets import JobQuerySet
 from .arguments import parse_int
@@ -86,7 +87,7 @@ class OperationCommand(BaseCommand):
             report.changed = expected
         else:
             self.writing = True
-            with self.progress_bar(expected, operation, options) as progress:
+            with self.progress_bar(expected, operation, options) as progress, managed_by("command"):
                 run_in_batches(
                     selection.queryset,
                     apply or (lambda jobs: (jobs.perform(operation), 0)),
