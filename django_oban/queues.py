@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from .changes import clean_name
 from .conf import oban_settings
+from .managing import record
 from .models import Job, Node, QueueControl
 from .states import JobState
 
@@ -56,12 +57,12 @@ def pause_queue(queue: str, *, node: str | None = None) -> int:
     Returns how many live nodes run the queue (and are ``node``): they apply it within a second.
     ``ValueError`` for an unknown queue or node, ``TypeError`` for a name that is not a string.
     """
-    return _set(queue, node, paused=True)
+    return _set("pause", queue, node, paused=True)
 
 
 def resume_queue(queue: str, *, node: str | None = None) -> int:
     """Claim jobs of ``queue`` again on every node (or on ``node``); see ``pause_queue``."""
-    return _set(queue, node, paused=False)
+    return _set("resume", queue, node, paused=False)
 
 
 def scale_queue(queue: str, *, limit: int, node: str | None = None) -> int:
@@ -70,7 +71,7 @@ def scale_queue(queue: str, *, limit: int, node: str | None = None) -> int:
     Scaling down interrupts no running job: a node claims again once below the new limit.
     ``ValueError`` for a limit that is not an integer from 1 to ``MAX_LIMIT``; see ``pause_queue``.
     """
-    return _set(queue, node, limit=check_limit(limit))
+    return _set("scale", queue, node, limit=check_limit(limit))
 
 
 def queue_status() -> list[dict[str, Any]]:
@@ -134,8 +135,11 @@ def check_limit(limit: Any) -> int:
     return limit
 
 
-def _set(queue: Any, node: Any, **values: Any) -> int:
-    """Write ``values`` for ``queue`` on every node or ``node``; the number of live nodes it reaches."""
+def _set(operation: str, queue: Any, node: Any, **values: Any) -> int:
+    """Write ``values`` for ``queue`` on every node or ``node``; the number of live nodes it reaches.
+
+    Sends ``jobs_managed`` (sender ``operation``) with that number, ``queue``, ``node`` and ``values``.
+    """
     queue = _name(queue, "queue")
     node = None if node is None else _name(node, "node")
     using = router.db_for_write(QueueControl)
@@ -148,7 +152,9 @@ def _set(queue: Any, node: Any, **values: Any) -> int:
             controls.filter(queue=queue, paused=None, limit=None).exclude(node=ALL_NODES).delete()
         defaults = {**values, "updated_at": timezone.now()}
         controls.update_or_create(queue=queue, node=node or ALL_NODES, defaults=defaults)
-    return sum(1 for name, view in views.items() if queue in view and node in (None, name))
+    reached = sum(1 for name, view in views.items() if queue in view and node in (None, name))
+    record(operation, reached, queue=queue, node=node, **values)
+    return reached
 
 
 def _name(value: Any, what: str) -> str:

@@ -18,8 +18,9 @@
     ``"pause"``, ``"resume"``, ``"scale"`` for queues), ``count`` how many jobs changed,
     ``ids`` their ids when the operation returned rows (else ``None``), ``source`` ``"api"``,
     ``"admin"`` or ``"command"``, ``user`` the admin's user (else ``None``). Queue operations
-    add ``queue``, ``node`` and (scale) ``limit``; their ``count`` is the number of live nodes
-    that apply the change. Receivers that raise are logged and never break the operation.
+    add ``queue``, ``node`` (``None``: every node) and the value set, ``paused`` or ``limit``;
+    their ``count`` is the number of live nodes that apply the change. Receivers that raise
+    are logged and never break the operation.
 """
 
 import logging

@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.test import Client
+from django.core.management.base import CommandError
+from django.test import Client, override_settings
+from django.utils import timezone
 
 from django_oban import api
 from django_oban.managing import managed_by
-from django_oban.models import Job
+from django_oban.models import Job, Node
+from django_oban.queues import pause_queue
 from django_oban.signals import jobs_managed
 from django_oban.states import JobState
 from tests.admin.conftest import CHANGELIST
@@ -129,3 +132,18 @@ def test_job_enqueued_is_sent_for_each_inserted_job_not_for_a_duplicate(enqueued
         (Job, first.pk), (Job, batch[0].pk), (Job, batch[1].pk)
     ]
     assert batch[2].conflict and batch[2].pk == batch[1].pk
+
+
+def test_queue_control_sends_one_signal_per_call_from_the_api_and_the_command(managed: list[dict[str, Any]]) -> None:
+    now = timezone.now()
+    Node.objects.create(name="web-1", started_at=now, heartbeat_at=now, queues={"mailers": {"limit": 5}})
+    with override_settings(OBAN={"QUEUES": {"mailers": 5}}):
+        pause_queue("mailers")
+        run("oban_queue", "scale", "mailers", limit="3", node="web-1")
+        with pytest.raises(CommandError):
+            run("oban_queue", "resume", "typo")
+    assert [(s["sender"], s["count"], s["source"], s["queue"], s["node"], s.get("paused"), s.get("limit"))
+            for s in managed] == [
+        ("pause", 1, "api", "mailers", None, True, None),
+        ("scale", 1, "command", "mailers", "web-1", None, 3),
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_oban.management.arguments import parse_int, parse_name
+from django_oban.managing import managed_by
 from django_oban.queues import MAX_LIMIT, pause_queue, queue_status, resume_queue, scale_queue
 from django_oban.states import JobState
 
@@ -44,10 +45,11 @@ class Command(BaseCommand):
             raise CommandError("scale needs --limit N." if action == "scale" else f"{action} takes no --limit.")
         limit = None if options["limit"] is None else parse_int(options["limit"], "--limit", minimum=1)
         try:
-            if action == "scale":
-                nodes = scale_queue(name, limit=limit, node=node)  # type: ignore[arg-type]
-            else:
-                nodes = (pause_queue if action == "pause" else resume_queue)(name, node=node)
+            with managed_by("command"):
+                if action == "scale":
+                    nodes = scale_queue(name, limit=limit, node=node)  # type: ignore[arg-type]
+                else:
+                    nodes = (pause_queue if action == "pause" else resume_queue)(name, node=node)
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         report = {"operation": action, "queue": name, "node": node, "limit": limit, "nodes": nodes}
