@@ -29,7 +29,9 @@ from django.utils.module_loading import import_string
 from ..models import Job
 from ..signals import job_finished, job_started
 from ..states import JobState
+from ..tracing import job_span
 from ..workers import MAX_DELAY, Cancel, Record, Snooze, Worker, find_worker
+from .joblog import log_outcome
 from .storable import describe, error_message, error_traceback, recent_errors, storable_json, storable_text
 from .timeouts import JobTimeout, call_with_timeout
 
@@ -130,20 +132,23 @@ def execute(job: Job) -> Outcome:
     started = time.monotonic()
     worker_class: type[Worker] | None = None
     worker: Worker | None = None
-    try:
-        worker_class = resolve_worker(job.worker)
-        job_started.send(sender=worker_class, job=job)
-        worker = worker_class()
-        value = call_process(worker, job, worker.timeout(job))
-        outcome = success(job, value, time.monotonic() - started)
-    except BaseException as exc:  # noqa: BLE001 - any failure of the job is its outcome
-        outcome = failure(job, worker, exc, time.monotonic() - started)
-    announce(worker_class, outcome)
+    with job_span(job) as span:
+        try:
+            worker_class = resolve_worker(job.worker)
+            job_started.send(sender=worker_class, job=job)
+            worker = worker_class()
+            value = call_process(worker, job, worker.timeout(job))
+            outcome = success(job, value, time.monotonic() - started)
+        except BaseException as exc:  # noqa: BLE001 - any failure of the job is its outcome
+            outcome = failure(job, worker, exc, time.monotonic() - started)
+            span.failed(exc)
+        span.finished(outcome.state)
+        announce(worker_class, outcome)
     return outcome
 
 
 def announce(worker_class: type[Worker] | None, outcome: Outcome) -> None:
-    """Send ``job_finished`` and log the outcome; a failing receiver is logged, not raised."""
+    """Send ``job_finished`` and log the outcome (``joblog``); a failing receiver is logged, not raised."""
     job = outcome.job
     try:
         responses = job_finished.send_robust(
@@ -155,12 +160,7 @@ def announce(worker_class: type[Worker] | None, outcome: Outcome) -> None:
     for receiver, response in responses:
         if isinstance(response, BaseException):
             logger.error("job_finished receiver %r failed for job %s", receiver, job.pk, exc_info=response)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            "job %s %s queue=%s attempt=%s state=%s duration=%.6f error=%s",
-            job.pk, job.worker, job.queue, job.attempt, outcome.state, outcome.duration, outcome.error,
-            extra={"job_id": job.pk, "worker": job.worker, "queue": job.queue, "state": outcome.state},
-        )
+    log_outcome(job, outcome.state, outcome.duration, outcome.error)
 
 
 def success(job: Job, value: Any, duration: float) -> Outcome:
