@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from ..forms import JobUpdateForm
 from ..managing import managed_by
-from ..operations import CANCEL, DELETE, RETRY, UPDATE, Operation
+from ..operations import CANCEL, DELETE, DUPLICATE_EXPLANATION, RETRY, UPDATE, Operation
 from ..querysets import JobQuerySet
 from .audit import log_jobs
 from .ids import job_id
@@ -29,14 +29,21 @@ from .permissions import JobPermissions
 LISTED_JOBS = 20
 
 
-def skipped_lines(operation: Operation, skipped: dict[str, int]) -> list[str]:
-    """One line per skipped state, with the operation's reason: ``"2 executing jobs skipped (still running)"``."""
+def skipped_lines(operation: Operation, skipped: dict[str, int], duplicates: int = 0) -> list[str]:
+    """One line per skipped state, with the operation's reason: ``"2 executing jobs skipped (still running)"``,
+    and one for the unique jobs skipped as duplicates: ``"1 job skipped (unique: would duplicate a unique job)"``."""
     reason = operation.skip_reason
-    return [
+    lines = [
         ngettext("%(count)d %(state)s job skipped (%(reason)s)", "%(count)d %(state)s jobs skipped (%(reason)s)",
                  count) % {"count": count, "state": state, "reason": reason}
         for state, count in skipped.items()
     ]
+    if duplicates:
+        lines.append(ngettext("%(count)d job skipped (%(reason)s: %(explanation)s)",
+                              "%(count)d jobs skipped (%(reason)s: %(explanation)s)", duplicates)
+                     % {"count": duplicates, "reason": operation.duplicate_reason,
+                        "explanation": DUPLICATE_EXPLANATION})
+    return lines
 
 
 def not_job_ids(selected: list[str]) -> list[str]:
@@ -62,7 +69,7 @@ class BulkActionsMixin(JobPermissions):
 
     @admin.action(description="Retry selected jobs", permissions=["retry"])
     def retry_jobs(self, request: HttpRequest, queryset: JobQuerySet) -> None:
-        self._run(request, queryset, RETRY)
+        self._run(request, queryset, RETRY, duplicates=queryset.retry_duplicates())
 
     @admin.action(description="Delete selected jobs", permissions=["delete"])
     def delete_jobs(self, request: HttpRequest, queryset: JobQuerySet) -> HttpResponse | None:
@@ -94,11 +101,12 @@ class BulkActionsMixin(JobPermissions):
             try:
                 with managed_by("admin", request.user), transaction.atomic(using=queryset.db):
                     log_jobs(request, queryset, CHANGE, form.description())
-                    count = queryset.apply_update(form.update)
+                    count, duplicates = queryset.apply_update_counts(form.update)
             except ValidationError as exc:
                 form.add_validation_error(exc)
             else:
-                self.message_user(request, _changed(count, UPDATE), messages.SUCCESS)
+                self.message_user(request, _report(count, UPDATE, {}, duplicates),
+                                  messages.SUCCESS if count else messages.WARNING)
                 return None
         context = {
             **self._action_context(request, "update_jobs", "Update jobs"),
@@ -107,15 +115,22 @@ class BulkActionsMixin(JobPermissions):
         }
         return TemplateResponse(request, "admin/django_oban/job/update_jobs.html", context)
 
-    def _run(self, request: HttpRequest, queryset: JobQuerySet, operation: Operation) -> None:
-        """Run ``operation`` on the set in one statement, log it, and report changed and skipped counts."""
+    def _run(self, request: HttpRequest, queryset: JobQuerySet, operation: Operation,
+             duplicates: JobQuerySet | None = None) -> None:
+        """Run ``operation`` on the set in one statement, log it, and report changed and skipped counts.
+
+        ``duplicates``: the unique jobs of the set it skips as duplicates (a retry's), neither logged nor counted.
+        """
         skipped = queryset.skipped_by(operation)
+        changing = queryset.affected_by(operation)
+        duplicate_count = 0
+        if duplicates is not None:
+            duplicate_count = duplicates.count()
+            changing = changing.exclude(pk__in=duplicates.values("pk"))
         with managed_by("admin", request.user), transaction.atomic(using=queryset.db):
-            log_jobs(request, queryset.affected_by(operation), DELETION if operation is DELETE else CHANGE,
-                     operation.past)
+            log_jobs(request, changing, DELETION if operation is DELETE else CHANGE, operation.past)
             count = queryset.perform(operation)
-        message = " ".join([_changed(count, operation), *(["; ".join(skipped_lines(operation, skipped)) + "."]
-                                                           if skipped else [])])
+        message = _report(count, operation, skipped, duplicate_count)
         self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
 
     def _action_context(self, request: HttpRequest, action: str, title: str) -> dict[str, Any]:
@@ -137,6 +152,12 @@ class BulkActionsMixin(JobPermissions):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+def _report(count: int, operation: Operation, skipped: dict[str, int], duplicates: int) -> str:
+    """``"2 jobs retried. 1 available job skipped (…); 1 job skipped (unique: …)."``"""
+    lines = skipped_lines(operation, skipped, duplicates)
+    return " ".join([_changed(count, operation), *(["; ".join(lines) + "."] if lines else [])])
 
 
 def _changed(count: int, operation: Operation) -> str:

@@ -1,4 +1,5 @@
-"""The change list's queue, worker and priority filters, listing their values without scanning the table.
+"""The change list's filters: queue, worker and priority, listing their values without scanning
+the table, and unique and cron jobs.
 
 ``SELECT DISTINCT`` reads every row; these recursive queries jump from one value to the next
 along an index (a "skip scan"), a few index probes per value.
@@ -12,12 +13,14 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.db import connections
-from django.db.models import Field, Model
+from django.db.models import Field, Model, QuerySet
 from django.http import HttpRequest
 
 from ..changes import PRIORITY_RANGE
+from ..cron.entries import CronConfigError, configured_entries
 from ..models import Job
 from ..states import JobState
+from ..unique import counting
 
 
 def distinct_workers(using: str) -> list[str]:
@@ -95,3 +98,50 @@ class PriorityFilter(ListedValuesFilter):
 
     def values(self) -> list[Any]:
         return list(PRIORITY_RANGE)
+
+
+class UniqueFilter(admin.SimpleListFilter):
+    """Unique jobs (with a unique key), those of them that count as duplicates now, or the others."""
+
+    title = "unique"
+    parameter_name = "unique"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [("yes", "Unique"), ("counting", "Unique, counting now"), ("no", "Not unique")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(unique_key__isnull=False)
+        if self.value() == "counting":
+            return counting(queryset)
+        if self.value() == "no":
+            return queryset.filter(unique_key__isnull=True)
+        return queryset
+
+
+class CronFilter(admin.SimpleListFilter):
+    """Jobs inserted by a cron entry (``meta`` has the key ``cron``), the others, or those of one expression.
+
+    The expressions offered are those of ``OBAN["CRON"]`` (none while it is invalid); any
+    expression given in the URL filters by ``meta["cron"]``.
+    """
+
+    title = "cron"
+    parameter_name = "cron"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        try:
+            expressions = dict.fromkeys(entry.expression for entry in configured_entries())
+        except CronConfigError:
+            expressions = {}
+        return [("yes", "Cron jobs"), ("no", "Not cron jobs"), *((expr, expr) for expr in expressions)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == "yes":
+            return queryset.filter(meta__has_key="cron")
+        if value == "no":
+            return queryset.exclude(meta__has_key="cron")
+        if value is not None:
+            return queryset.filter(meta__cron=value)
+        return queryset

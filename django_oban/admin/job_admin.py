@@ -8,7 +8,7 @@ from ..models import Job
 from .actions import BulkActionsMixin
 from .changelist import JobListMixin
 from .dashboard import DashboardMixin
-from .filters import PriorityFilter, QueueFilter, WorkerFilter
+from .filters import CronFilter, PriorityFilter, QueueFilter, UniqueFilter, WorkerFilter
 from .job_page import BUTTONS, JobPageMixin
 
 
@@ -19,7 +19,7 @@ class JobAdmin(DashboardMixin, JobPageMixin, BulkActionsMixin, JobListMixin):
     list_display = ("id", "short_worker", "queue", "state_badge", "attempts", "priority",
                     "inserted_at", "scheduled_at", "attempted_at", "finished_at", "tag_list")
     list_filter = ("state", ("queue", QueueFilter), ("worker", WorkerFilter), ("priority", PriorityFilter),
-                   "inserted_at")
+                   "inserted_at", UniqueFilter, CronFilter)
     search_fields = ("worker",)
     search_help_text = ("A job id, part of a worker path, or a tag; or filters, ANDed: id:1,2 state:discarded "
                         "priority:0 queue:mailers worker:SendEmail node:web-1 tags:a,b args.KEY:value "

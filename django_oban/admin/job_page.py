@@ -1,4 +1,8 @@
-"""The job page: every field read-only, and buttons (cancel, retry, run now, delete) that apply to the job's state."""
+"""The job page: every field read-only, and buttons (cancel, retry, run now, delete) that apply to the job's state.
+
+A unique job's page adds its unique options, key and whether it counts now; a cron job's its
+expression, slot and the next run of its ``OBAN["CRON"]`` entry.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,12 @@ from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django_object_actions import DjangoObjectActions, action
 
+from ..cron import schedule
+from ..cron.entries import CronConfigError, configured_entries, configured_timezone, entry_of
 from ..managing import managed_by
 from ..models import Job
-from ..operations import CANCEL, DELETE, RETRY, RUN_NOW, Operation
+from ..operations import CANCEL, DELETE, DUPLICATE_EXPLANATION, RETRY, RUN_NOW, Operation
+from ..unique import counting
 from .audit import log_job
 from .ids import job_id
 from .permissions import JobPermissions
@@ -57,6 +64,15 @@ BUTTONS = {
     "run_now": Button(RUN_NOW, "change"),
     "delete_job": Button(DELETE, "delete"),
 }
+
+#: The job page's sections for unique jobs and for cron jobs (read-only fields).
+UNIQUE_FIELDS = ("unique_options", "unique_key", "unique_counts")
+CRON_FIELDS = ("cron_expression", "cron_slot", "cron_next_run")
+
+
+def is_cron_job(job: Job) -> bool:
+    """Whether a cron entry inserted ``job`` (its meta has the key ``cron``)."""
+    return isinstance(job.meta, dict) and "cron" in job.meta
 
 
 class JobPageMixin(DjangoObjectActions, JobPermissions):  # type: ignore[misc]
@@ -88,6 +104,53 @@ class JobPageMixin(DjangoObjectActions, JobPermissions):  # type: ignore[misc]
             return super().delete_view(request, object_id, extra_context)
         response = self.delete_job(request, job)
         return response or HttpResponseRedirect(reverse("admin:django_oban_job_change", args=(job.pk,)))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        """The job's fields, with a Unique section for a unique job and a Cron section for a cron job."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.unique_key is not None:
+            fieldsets.append(("Unique", {"fields": UNIQUE_FIELDS}))
+        if obj is not None and is_cron_job(obj):
+            fieldsets.append(("Cron", {"fields": CRON_FIELDS}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), *UNIQUE_FIELDS, *CRON_FIELDS)
+
+    @admin.display(description="unique options")
+    def unique_options(self, job: Job) -> str:
+        return _pre(job.unique)
+
+    @admin.display(description="counts now")
+    def unique_counts(self, job: Job) -> str:
+        """Whether the job counts as a duplicate now, so that no job with its key can be inserted."""
+        states = ", ".join((job.unique or {}).get("states", []))
+        if counting(Job.objects.filter(pk=job.pk)).exists():
+            return f"Yes: while it is {job.state}, no other job with its unique key can be inserted."
+        return f"No: it counts only while {states}; another job with its unique key can be inserted."
+
+    @admin.display(description="cron expression")
+    def cron_expression(self, job: Job) -> str:
+        return str(job.meta.get("cron", "—"))
+
+    @admin.display(description="cron slot")
+    def cron_slot(self, job: Job) -> str:
+        return str(job.meta.get("cron_slot", "—"))
+
+    @admin.display(description="entry's next run")
+    def cron_next_run(self, job: Job) -> str:
+        """When the ``OBAN["CRON"]`` entry that inserted this job runs next (as ``oban_cron`` lists it)."""
+        try:
+            entry = entry_of(job, configured_entries())
+            tz = configured_timezone()
+        except CronConfigError as exc:
+            return f"Unknown: {exc} ({exc.check_id})"
+        if entry is None:
+            return "No entry of OBAN['CRON'] inserts this job's expression and worker now."
+        if entry.schedule.is_reboot:
+            return "At each node start."
+        next_run = entry.next_run(schedule.database_now(router.db_for_read(Job)).astimezone(tz))
+        return f"{next_run.isoformat()} ({tz})" if next_run else "Never."
 
     @admin.display(description="args")
     def pretty_args(self, job: Job) -> str:
@@ -167,9 +230,18 @@ class JobPageMixin(DjangoObjectActions, JobPermissions):  # type: ignore[misc]
                 if changed:
                     log_job(request, job, DELETION if operation is DELETE else CHANGE, operation.past)
         if not changed:
-            return self._nothing_to_do(request, job)
+            return self._not_changed(request, job, operation)
         self.message_user(request, f"Job {job.pk} {operation.past}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:django_oban_job_changelist")) if operation is DELETE else None
+
+    def _not_changed(self, request: HttpRequest, job: Job, operation: Operation) -> HttpResponseRedirect:
+        """Say why the job was not changed: a retry that would duplicate a unique job, or its state."""
+        if operation is RETRY and Job.objects.filter(pk=job.pk).retry_duplicates().exists():
+            reason = operation.duplicate_reason
+            message = f"Job {job.pk} was not {operation.past}: it {DUPLICATE_EXPLANATION} ({reason})."
+            self.message_user(request, message, messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:django_oban_job_change", args=(job.pk,)))
+        return self._nothing_to_do(request, job)
 
     def _nothing_to_do(self, request: HttpRequest, job: Job) -> HttpResponseRedirect:
         state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first() or job.state

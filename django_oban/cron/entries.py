@@ -188,6 +188,15 @@ def check_options(options: Any, worker: type[Worker], where: str) -> dict[str, A
     return dict(options)
 
 
+def entry_of(job: Job, entries: list[CronEntry]) -> CronEntry | None:
+    """The entry of ``entries`` that inserts jobs like ``job``: its ``meta["cron"]`` expression and
+    its worker (and its args, when several entries share both); ``None`` if no entry does."""
+    meta = job.meta if isinstance(job.meta, dict) else {}
+    alike = [entry for entry in entries if (entry.expression, entry.worker_path) == (meta.get("cron"), job.worker)]
+    same_args = [entry for entry in alike if entry.options.get("args", {}) == job.args]
+    return next(iter(same_args or alike), None)
+
+
 def entry_key(fields: str, worker_path: str, options: dict[str, Any]) -> str:
     """A stable id of an entry: the same on every node and across restarts while its schedule
     (``fields``: the 5 fields, aliases resolved), worker and options are unchanged."""
