@@ -5,7 +5,8 @@ friends, as the configured propagator writes them); the worker runs each job in 
 parent is that context, so a request's trace continues into the jobs it enqueued. The span
 is named after the worker and carries the job's id, worker, queue and attempt, and its
 outcome state; an exception that failed the attempt is recorded on it. Without the package
-nothing is imported and both hooks do nothing.
+nothing is imported and both hooks do nothing; with the API alone (no tracer provider
+configured, e.g. by the SDK) jobs run in no span.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class JobSpan:
 class OpenTelemetryJobSpan(JobSpan):
     """A current span for the job, child of the context stored at enqueue."""
 
-    def __init__(self, job: TracedJob) -> None:
+    def __init__(self, job: TracedJob, tracer: Any) -> None:
         self.job = job
+        self.tracer = tracer
 
     def __enter__(self) -> JobSpan:
         job = self.job
@@ -80,8 +82,7 @@ class OpenTelemetryJobSpan(JobSpan):
             "oban.job.queue": job.queue,
             "oban.job.attempt": job.attempt,
         }
-        tracer = trace.get_tracer(TRACER_NAME)
-        self.span = tracer.start_span(
+        self.span = self.tracer.start_span(
             job.worker, context=enqueue_context(job), kind=SpanKind.CONSUMER, attributes=attributes
         )
         self.activation = trace.use_span(self.span, end_on_exit=True)
@@ -105,8 +106,17 @@ _NO_SPAN = JobSpan()
 
 
 def job_span(job: TracedJob) -> JobSpan:
-    """The span to run ``job`` in (``with job_span(job) as span: …``): a no-op without OpenTelemetry."""
-    return OpenTelemetryJobSpan(job) if ENABLED else _NO_SPAN
+    """The span to run ``job`` in (``with job_span(job) as span: …``).
+
+    A no-op without OpenTelemetry, and while no tracer provider is configured (the API's
+    default records nothing): the job then costs no span.
+    """
+    if not ENABLED:
+        return _NO_SPAN
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return _NO_SPAN
+    return OpenTelemetryJobSpan(job, provider.get_tracer(TRACER_NAME))
 
 
 def enqueue_context(job: TracedJob) -> Any:

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from django_oban import tracing
 from django_oban.testing import drain_queue
 from tests.runtime.helpers import REPO_ROOT
 from tests.runtime.jobs import Fails, Noop
@@ -30,7 +31,7 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TracerProvider, 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "get_tracer", lambda name, *args, **kwargs: provider.get_tracer(name))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     yield provider, exporter
     provider.shutdown()
 
@@ -94,3 +95,9 @@ def test_without_opentelemetry_enqueue_and_jobs_are_untouched() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False {'a': 1} JobSpan"
+
+
+def test_with_the_api_alone_jobs_run_in_no_span() -> None:
+    job = Noop.new()
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # no SDK configured
+    assert type(tracing.job_span(job)) is tracing.JobSpan
