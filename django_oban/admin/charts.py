@@ -12,7 +12,7 @@ from .changelist import STATE_COLOURS
 #: The throughput chart's size, in SVG units (it scales to the page's width).
 WIDTH, HEIGHT, AXIS = 720, 160, 20
 #: A timing chart's row height and the width of its longest bar.
-ROW, BAR_WIDTH, LABEL_WIDTH = 22, 360, 260
+ROW, BAR_WIDTH, LABEL_WIDTH = 28, 360, 260
 
 
 @dataclass(frozen=True)

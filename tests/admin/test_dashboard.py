@@ -10,7 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from django_oban.dashboard import snapshot
+from django_oban import dashboard
+from django_oban.dashboard import WINDOW, finished_since, percentile, snapshot
 from django_oban.models import Job, Node
 from django_oban.states import JobState
 from tests.admin.conftest import CHANGELIST
@@ -56,6 +57,16 @@ def test_snapshot_counts_running_throughput_and_p95_times(busy: None) -> None:
     assert (mailers.name, mailers.finished) == ("mailers", 21)
     assert mailers.run_time == timedelta(seconds=19) and mailers.queue_time == timedelta(seconds=1.9)
     assert [timing.name for timing in data.by_worker] == ["app.workers.SendEmail"]
+
+
+@pytest.mark.postgres
+def test_a_busy_hour_s_percentiles_come_from_one_job_in_k_by_id(busy: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard, "SAMPLE", 5)  # 21 jobs finished in the hour: one in ceil(21 / 5) = 5
+    sampled = sorted(run for pk, run in finished_since(Job.objects.filter(queue="mailers"), timezone.now() - WINDOW)
+                     .values_list("pk", "run_time") if pk % 5 == 0)
+    (mailers,) = snapshot(Job.objects.all()).by_queue
+    assert mailers.finished == 21 and 2 <= len(sampled) <= 5
+    assert mailers.run_time == percentile(sampled) != timedelta(seconds=19)
 
 
 def test_snapshot_narrowed_to_a_node(busy: None) -> None:
