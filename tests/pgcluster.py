@@ -41,9 +41,14 @@ def pg_ctl(data_dir: str | Path, *args: str) -> None:
 
 
 class TemporaryCluster:
-    """Context manager yielding the ``DATABASE_URL`` of a fresh, running cluster."""
+    """Context manager yielding the ``DATABASE_URL`` of a fresh, running cluster.
 
-    def __init__(self) -> None:
+    By default commits are not durable (``fsync=off``: fast tests); ``durable=True`` keeps
+    PostgreSQL's defaults, as users run it (the benchmarks).
+    """
+
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="django-oban-pg-"))
         self.data_dir = self.root / "data"
         self.port = _free_port()
@@ -74,14 +79,13 @@ class TemporaryCluster:
              "--locale=C", "--no-sync"]
         )
         subprocess.run(initdb, check=True, stdout=subprocess.DEVNULL)
+        fast = [] if self.durable else ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         options = " ".join(
             [
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.root}",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
+                *fast,
                 "-c max_connections=300",
             ]
         )

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of django-oban and its peers: ``python benchmarks/run.py --help``."""

@@ -1,0 +1,261 @@
+#!/usr/bin/env python
+"""Benchmark django-oban side by side with its peers on one throw-away PostgreSQL cluster.
+
+Usage: python benchmarks/run.py --jobs 5000 [--rounds 3] [--scenarios ...] [--systems ...]
+
+Starts a PostgreSQL cluster with its default, durable settings (``fsync`` on), migrates one
+database and installs every peer's schema in it, then runs each scenario on each system,
+``--rounds`` times, and prints the medians; each figure is also given as a ratio to the best
+peer of the same round (its median over the rounds). ``--write`` puts the tables into
+docs/benchmarks.md between its result markers. Peers come from the ``bench`` extra
+(``pip install -e '.[bench]'``); a system not installed is left out. With ``--url`` an existing
+(empty) PostgreSQL database is used instead of a new cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from benchmarks import scenarios  # noqa: E402
+from benchmarks.systems import SYSTEMS, System  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+SIDE_BY_SIDE = ["execution", "enqueue_one", "enqueue_bulk", "pickup"]
+OBAN_ONLY = ["bulk", "cancellation", "memory"]
+CONCURRENCIES = (1, 10, 50)
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[str]:
+    """The URL of an empty database: ``url``, or a ``bench`` database on a new durable cluster."""
+    if url:
+        yield url
+        return
+    from tests.pgcluster import TemporaryCluster
+
+    with TemporaryCluster(durable=True) as cluster, psycopg.connect(cluster.url, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE bench")
+        yield cluster.url.rsplit("/", 1)[0] + "/bench"
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+class Results:
+    """Figures by (scenario, system), one per round; a higher figure is better unless ``lower``."""
+
+    def __init__(self) -> None:
+        self.rounds: dict[tuple[str, str], list[float]] = {}
+        self.lower: set[str] = set()
+        self.notes: dict[str, str] = {}
+
+    def add(self, scenario: str, system: str, value: float, lower: bool = False) -> None:
+        self.rounds.setdefault((scenario, system), []).append(value)
+        if lower:
+            self.lower.add(scenario)
+        print(f"  {scenario:<32} {system:<16} {value:12,.2f}", flush=True)
+
+    def scenarios(self) -> list[str]:
+        return list(dict.fromkeys(scenario for scenario, _ in self.rounds))
+
+    def systems(self, scenario: str) -> list[str]:
+        return [system for (name, system) in self.rounds if name == scenario]
+
+    def median(self, scenario: str, system: str) -> float:
+        return statistics.median(self.rounds[scenario, system])
+
+    def ratio(self, scenario: str, system: str) -> float | None:
+        """Median over the rounds of this system's figure over the best peer's of the same round
+        (above 1: better than the best peer, for latencies too)."""
+        peers = [name for name in self.systems(scenario) if name not in ("django-oban", system)]
+        if not peers:
+            return None
+        ratios = []
+        for number, value in enumerate(self.rounds[scenario, system]):
+            figures = [self.rounds[scenario, peer][number] for peer in peers
+                       if len(self.rounds[scenario, peer]) > number]
+            if not figures:
+                continue
+            if scenario in self.lower:
+                ratios.append(min(figures) / value if value else float("inf"))
+            else:
+                ratios.append(value / max(figures))
+        return statistics.median(ratios) if ratios else None
+
+
+def side_by_side(results: Results, systems: list[System], db: Any, options: argparse.Namespace) -> None:
+    chosen = set(options.scenarios)
+    for system in systems:
+        print(f"{system.name} {system.version()}", flush=True)
+        if "execution" in chosen:
+            for concurrency in CONCURRENCIES:
+                name = f"execution, concurrency {concurrency} (jobs/s)"
+                if system.supports(concurrency):
+                    results.add(name, system.name, scenarios.execution(system, db, options.jobs, concurrency))
+                else:
+                    results.notes[f"{name}: {system.name}"] = (
+                        f"its worker runs one job at a time; concurrency {concurrency} would be {concurrency} "
+                        f"processes on this machine, beyond the {system.max_processes} tried"
+                    )
+            if system.name == "django-oban":
+                results.add("bare claim-and-acknowledge loop, concurrency 1 (jobs/s)", "SQL loop",
+                            scenarios.bare_loop(db, system.url, options.jobs))
+        if "enqueue_one" in chosen:
+            results.add("enqueue one by one (jobs/s)", system.name,
+                        scenarios.enqueue_one(system, db, options.enqueue_jobs))
+        if "enqueue_bulk" in chosen:
+            if system.bulk:
+                results.add(f"enqueue bulk, {options.jobs:,} jobs (jobs/s)", system.name,
+                            scenarios.enqueue_bulk(system, db, options.jobs))
+            else:
+                results.notes[f"enqueue bulk: {system.name}"] = "no bulk enqueue API"
+        if "pickup" in chosen:
+            p50, p95 = scenarios.pickup(system, db, options.pickup_samples)
+            results.add("idle pickup latency p50 (ms)", system.name, p50, lower=True)
+            results.add("idle pickup latency p95 (ms)", system.name, p95, lower=True)
+
+
+def oban_only(results: Results, url: str, db: Any, options: argparse.Namespace, last_round: bool) -> None:
+    chosen = set(options.scenarios)
+    if "bulk" in chosen:
+        for name in scenarios.BULK_OPERATIONS:
+            figures = scenarios.bulk_operation(db, name, options.bulk_jobs, min(options.loop_jobs, options.bulk_jobs))
+            for way, value in figures.items():
+                results.add(f"bulk {name}, {options.bulk_jobs:,} jobs (jobs/s)", way, value)
+    if "cancellation" in chosen:
+        p50, p95 = scenarios.cancellation(db, url, options.cancel_samples)
+        results.add("cancellation latency p50 (ms)", "django-oban", p50, lower=True)
+        results.add("cancellation latency p95 (ms)", "django-oban", p95, lower=True)
+    if "memory" in chosen and last_round:
+        start, end = scenarios.memory(db, url, options.memory_jobs)
+        results.add(f"worker RSS after the first jobs, of {options.memory_jobs:,} (MB)", "django-oban", start, True)
+        results.add(f"worker RSS after {options.memory_jobs:,} jobs (MB)", "django-oban", end, lower=True)
+
+
+def run(options: argparse.Namespace, url: str) -> Results:
+    """Every chosen scenario on every chosen system, ``options.rounds`` times."""
+    results = Results()
+    systems = [SYSTEMS[name](url) for name in options.systems]
+    missing = [system.name for system in systems if not system.available()]
+    for name in missing:
+        results.notes[name] = "not installed: `pip install -e '.[bench]'`"
+    systems = [system for system in systems if system.available()]
+    for system in systems:
+        system.setup()
+    with psycopg.connect(url, autocommit=True) as db:
+        for number in range(1, options.rounds + 1):
+            print(f"== round {number} of {options.rounds}", flush=True)
+            side_by_side(results, systems, db, options)
+            if "django-oban" in options.systems:
+                oban_only(results, url, db, options, number == options.rounds)
+    return results
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"{os.cpu_count()} CPUs ({cpu}), {memory_kb / 1024 ** 2:.0f} GB RAM, {platform.platform()}"
+
+
+def versions(url: str, names: list[str]) -> str:
+    with psycopg.connect(url) as connection:
+        server = connection.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        fsync = connection.execute("SHOW fsync").fetchone()[0]  # type: ignore[index]
+    import django
+
+    parts = [f"PostgreSQL {server} (fsync {fsync})", f"Python {platform.python_version()}",
+             f"Django {django.__version__}"]
+    parts += [f"{name} {SYSTEMS[name](url).version()}" for name in names]
+    return ", ".join(parts)
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def markdown(results: Results, options: argparse.Namespace, header: str) -> str:
+    lines = [header, ""]
+    for scenario in results.scenarios():
+        lines += [f"#### {scenario}", "", "| system | median | × best peer |", "|---|---:|---:|"]  # noqa: RUF001
+        for system in results.systems(scenario):
+            ratio = results.ratio(scenario, system)
+            lines.append(f"| {system} | {fmt(results.median(scenario, system))} | "
+                         f"{'—' if ratio is None else f'{ratio:.2f}×'} |")  # noqa: RUF001
+        lines.append("")
+    if results.notes:
+        lines += ["Not measured:", ""] + [f"- {key}: {value}." for key, value in results.notes.items()] + [""]
+    return "\n".join(lines)
+
+
+def write(text: str) -> None:
+    """Replace the results section of docs/benchmarks.md (between its markers) with ``text``."""
+    document = DOC.read_text()
+    before, rest = document.split(START, 1)
+    after = rest.split(END, 1)[1]
+    DOC.write_text(f"{before}{START}\n{text}\n{END}{after}")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5000, help="jobs per execution and bulk-enqueue run")
+    parser.add_argument("--enqueue-jobs", type=int, help="jobs enqueued one by one (default: --jobs)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pickup-samples", type=int, default=200)
+    parser.add_argument("--cancel-samples", type=int, default=50)
+    parser.add_argument("--bulk-jobs", type=int, default=100_000, help="jobs per bulk cancel/retry/delete/update")
+    parser.add_argument("--loop-jobs", type=int, default=2000, help="jobs the per-row loop runs on (rate compared)")
+    parser.add_argument("--memory-jobs", type=int, default=100_000, help="jobs of the worker-memory run (last round)")
+    parser.add_argument("--scenarios", nargs="+", default=SIDE_BY_SIDE + OBAN_ONLY, choices=SIDE_BY_SIDE + OBAN_ONLY)
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    parser.add_argument("--url", help="an existing, empty PostgreSQL database instead of a throw-away cluster")
+    parser.add_argument("--write", action="store_true", help="write the tables into docs/benchmarks.md")
+    options = parser.parse_args(argv)
+    options.enqueue_jobs = options.enqueue_jobs or options.jobs
+    return options
+
+
+def main(argv: list[str], report: Callable[[str], None] = print) -> Results:
+    options = parse(argv)
+    with database(options.url) as url:
+        setup_django(url)
+        results = run(options, url)
+        header = (
+            f"Run of {datetime.date.today().isoformat()}: `python benchmarks/run.py {' '.join(argv)}`; "
+            f"{options.rounds} rounds, medians. Machine: {machine()}, load average at the end "
+            f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}. Versions: {versions(url, options.systems)}."
+        )
+    text = markdown(results, options, header)
+    report(text)
+    if options.write:
+        write(text)
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

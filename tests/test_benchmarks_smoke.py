@@ -1,0 +1,50 @@
+"""A seconds-long run of the benchmark harness (benchmarks/run.py): every scenario, tiny sizes,
+django-oban only, so the harness cannot rot. The figures themselves are not judged here."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import run
+from tests.runtime.helpers import worker_env
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_every_scenario_runs_and_reports_a_figure() -> None:
+    options = run.parse(
+        ["--jobs", "30", "--rounds", "1", "--pickup-samples", "3", "--cancel-samples", "2", "--bulk-jobs", "60",
+         "--loop-jobs", "5", "--memory-jobs", "30", "--systems", "django-oban"]
+    )
+    results = run.run(options, worker_env()["DATABASE_URL"])
+
+    expected = [
+        "execution, concurrency 1 (jobs/s)", "execution, concurrency 10 (jobs/s)",
+        "execution, concurrency 50 (jobs/s)", "bare claim-and-acknowledge loop, concurrency 1 (jobs/s)",
+        "enqueue one by one (jobs/s)", "enqueue bulk, 30 jobs (jobs/s)", "idle pickup latency p50 (ms)",
+        "idle pickup latency p95 (ms)", *(f"bulk {name}, 60 jobs (jobs/s)" for name in run.scenarios.BULK_OPERATIONS),
+        "cancellation latency p50 (ms)", "cancellation latency p95 (ms)",
+        "worker RSS after the first jobs, of 30 (MB)", "worker RSS after 30 jobs (MB)",
+    ]
+    assert results.scenarios() == expected
+    for scenario in expected:
+        for system in results.systems(scenario):
+            assert results.median(scenario, system) > 0, (scenario, system)
+    assert results.systems("bulk cancel, 60 jobs (jobs/s)") == ["api", "sql", "loop"]
+    table = run.markdown(results, options, "header")
+    assert "| django-oban |" in table and "#### bulk update_many, 60 jobs (jobs/s)" in table
+
+
+def test_ratios_compare_with_the_best_peer_of_the_same_round() -> None:
+    results = run.Results()
+    for oban, fast, slow in [(300.0, 100.0, 50.0), (200.0, 50.0, 100.0)]:
+        results.add("rate", "django-oban", oban)
+        results.add("rate", "fast", fast)
+        results.add("rate", "slow", slow)
+        results.add("latency", "django-oban", oban / 100, lower=True)
+        results.add("latency", "fast", fast / 100, lower=True)
+
+    assert results.ratio("rate", "django-oban") == pytest.approx(2.5)  # median of 300/100 and 200/100
+    assert results.ratio("latency", "django-oban") == pytest.approx((1 / 3 + 1 / 4) / 2)
+    # A peer is compared with the other peers, django-oban left out: 50/100 and 100/50.
+    assert results.ratio("rate", "slow") == pytest.approx(1.25)
