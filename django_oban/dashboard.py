@@ -118,7 +118,7 @@ def throughput(recent: JobQuerySet, now: datetime) -> list[tuple[datetime, dict[
     counts: dict[datetime, dict[str, int]] = defaultdict(dict)
     for minute, state, count in rows:
         counts[minute][state] = count
-    last = now.replace(second=0, microsecond=0)
+    last = (timezone.localtime(now) if timezone.is_aware(now) else now).replace(second=0, microsecond=0)
     minutes = [last - timedelta(minutes=back) for back in range(int(WINDOW.total_seconds() // 60) - 1, -1, -1)]
     return [(minute, {state: counts[minute].get(state, 0) for state in FINISHED_STATES}) for minute in minutes]
 

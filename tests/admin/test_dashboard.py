@@ -134,3 +134,11 @@ def test_the_query_count_does_not_grow_with_jobs_queues_workers_or_nodes(
     expected = 4 + 3 + 3 + (2 if connection.vendor == "postgresql" else 1)
     with django_assert_num_queries(expected):  # type: ignore[operator]
         assert operator.get(DASHBOARD).status_code == 200
+
+
+def test_throughput_minutes_are_in_the_current_time_zone(busy: None) -> None:
+    with timezone.override("Asia/Kolkata"):
+        data = snapshot(Job.objects.all())
+    minute = data.throughput[-1][0]
+    assert minute.utcoffset() == timedelta(hours=5, minutes=30)  # the chart's labels are local times
+    assert sum(sum(c.values()) for _, c in data.throughput) == 21
