@@ -5,6 +5,7 @@
 - ``filters``: the queue, worker and priority filters (index skip scans, no ``SELECT DISTINCT``);
 - ``actions``: cancel / retry / delete / update of the selected jobs;
 - ``job_page``: the read-only job page and its buttons;
+- ``queues_page``: the Queues page: counts and nodes per queue, Pause / Resume / Scale (``control_queue``);
 - ``audit``: the ``LogEntry`` trail of what the admin changed;
 - ``permissions``: the custom ``cancel_job`` and ``retry_job`` permissions;
 - ``ids``: telling a job id from text that cannot be one.

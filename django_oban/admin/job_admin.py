@@ -10,10 +10,11 @@ from .changelist import JobListMixin
 from .dashboard import DashboardMixin
 from .filters import CronFilter, PriorityFilter, QueueFilter, UniqueFilter, WorkerFilter
 from .job_page import BUTTONS, JobPageMixin
+from .queues_page import QueuesPageMixin
 
 
 @admin.register(Job)
-class JobAdmin(DashboardMixin, JobPageMixin, BulkActionsMixin, JobListMixin):
+class JobAdmin(QueuesPageMixin, DashboardMixin, JobPageMixin, BulkActionsMixin, JobListMixin):
     """Operate jobs: filter and search them, cancel / retry / delete / update in bulk or one by one."""
 
     list_display = ("id", "short_worker", "queue", "state_badge", "attempts", "priority",
