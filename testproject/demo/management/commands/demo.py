@@ -18,6 +18,10 @@ from testproject.demo.workers import FlakyWebhook, GenerateReport, SendWelcomeEm
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
+#: Welcome emails coming due one every TRICKLE_SECONDS in the "mailers" queue, so that pausing
+#: the queue on the admin's Queues page shows its jobs waiting (and resuming, running them).
+TRICKLE = 20
+TRICKLE_SECONDS = 15
 
 
 def sample_jobs() -> list[Job]:
@@ -28,6 +32,8 @@ def sample_jobs() -> list[Job]:
     jobs += [
         GenerateReport.new({"steps": 120}, meta={"hint": "cancel me from the admin while I run"}),
         SendWelcomeEmail.new({"to": "later@example.com"}, schedule_in=3600),
+        *(SendWelcomeEmail.new({"to": f"trickle{n}@example.com"}, schedule_in=TRICKLE_SECONDS * n)
+          for n in range(1, TRICKLE + 1)),
         FlakyWebhook.new({"url": "https://example.com/hook"}),
     ]
     finished = [
@@ -66,6 +72,10 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Admin: http://{options['addrport']}/admin/  user {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r}"
             )
+        )
+        self.stdout.write(
+            f"Queues: http://{options['addrport']}/admin/django_oban/job/queues/  pause 'mailers' and watch its"
+            f" jobs wait (a welcome email comes due every {TRICKLE_SECONDS} s), then resume it."
         )
         if options["no_server"]:
             return
