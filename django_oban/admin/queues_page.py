@@ -20,6 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 from django.utils.translation import ngettext
 
+from ..managing import managed_by
 from ..models import Job
 from ..queues import MAX_LIMIT, pause_queue, queue_status, resume_queue, scale_queue
 from ..states import JobState
@@ -66,7 +67,7 @@ class QueuesPageMixin(JobModelAdmin):
         """Make the change and log it in one transaction; a refused change is a message, nothing changed."""
         operation, queue, node, limit = change["operation"], change["queue"], change["node"], change["limit"]
         try:
-            with transaction.atomic():
+            with managed_by("admin", request.user), transaction.atomic():
                 if operation == "scale":
                     count = scale_queue(queue, limit=limit, node=node)
                 else:

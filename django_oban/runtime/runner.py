@@ -195,7 +195,8 @@ class Runner:
         def tick() -> None:
             nonlocal last_prune
             self.controls_changed.clear()
-            control.apply(self)
+            if not self.stopping.is_set():  # no thread may start once the job threads are told to stop
+                control.apply(self)
             nodes.heartbeat(run, control.view(self))
             self.cron.reboot(run.id)
             self.is_leader = nodes.try_lead()

@@ -8,6 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_oban.models import Node, QueueControl
+from django_oban.signals import jobs_managed
 from django_oban.states import JobState
 
 from ..admin.conftest import CHANGELIST, staff_with  # noqa: F401 - a fixture
@@ -59,7 +60,15 @@ def test_a_button_asks_for_confirmation_then_changes_audits_and_reports(staff_wi
     assert confirm.status_code == 200 and "Paused queue &#x27;mailers&#x27; on every node?" in confirm.content.decode()
     assert controls() == set()
 
-    done = client.post(PAGE, {"operation": "pause", "queue": "mailers", "node": "", "post": "yes"}, follow=True)
+    sent = []
+    jobs_managed.connect(lambda **kwargs: sent.append(kwargs), weak=False, dispatch_uid="queues-admin-test")
+    try:
+        done = client.post(PAGE, {"operation": "pause", "queue": "mailers", "node": "", "post": "yes"}, follow=True)
+    finally:
+        jobs_managed.disconnect(dispatch_uid="queues-admin-test")
+    assert [(s["sender"], s["source"], s["count"], s["user"].username) for s in sent] == [
+        ("pause", "admin", 1, "staff-view_job-control_queue")
+    ]
     assert controls() == {("mailers", "", True, None)}
     assert [str(m) for m in done.context["messages"]] == ["Paused queue 'mailers' on every node: 1 live node runs it."]
     entry = LogEntry.objects.get()
