@@ -38,7 +38,8 @@ OPTIONS: dict[str, str] = {
 class Command(JobsCommand):
     help = (
         "Change jobs, executing ones included: priority, queue, worker, tags, meta, args, max_attempts "
-        "or when they run. Give job ids or filters (never neither) and at least one --set-* value; "
+        "or when they run; unique jobs the new values would make duplicates are skipped (reported as 'unique'). "
+        "Give job ids or filters (never neither) and at least one --set-* value; "
         "--dry-run reports without changing anything. All values are validated before any job is changed."
     )
 
