@@ -207,7 +207,8 @@ class Job(models.Model):
 
         Raises ``DuplicateJobError`` (changing nothing) if it is unique and would duplicate a job.
         """
-        refuse_duplicate(self._as_set().retry_duplicates())
+        if self.unique_key is not None:  # a job inserted without unique options never duplicates
+            refuse_duplicate(self._as_set().retry_duplicates())
         for row in self._as_set().retry_returning():
             self.copy_from(row)
 

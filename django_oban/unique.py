@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Exists, F, Func, OuterRef
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -159,10 +159,25 @@ def counting(jobs: _Jobs) -> _Jobs:
     return found
 
 
+class StateBit(Func):
+    """``CASE WHEN state = 'available' THEN 1 … ELSE 0 END``: the bit of a job's state.
+
+    Written as one template, the very expression of the unique index's predicate (so the
+    planner can prove a query matches that partial index), and cheap to build: a
+    ``Case`` of ``When`` objects costs the ORM milliseconds to resolve and compile per query.
+    """
+
+    template = (
+        "CASE "
+        + " ".join(f"WHEN %(expressions)s = '{state}' THEN {bit}" for state, bit in STATE_BITS.items())
+        + " ELSE 0 END"
+    )
+    output_field = models.IntegerField()
+
+
 def state_bit_of(states: Any, state_field: str) -> Any:
     """``states & <bit of state_field>``: positive when that state is among the bitmask ``states``."""
-    bit = Case(*(When(**{state_field: state}, then=Value(b)) for state, b in STATE_BITS.items()), default=Value(0))
-    return states.bitand(bit)
+    return states.bitand(StateBit(F(state_field)))
 
 
 def is_unique_violation(exc: Exception) -> bool:

@@ -141,3 +141,12 @@ def test_saving_a_new_job_reads_a_naive_scheduled_at_in_the_current_time_zone():
     stored = Job.objects.get(pk=job.pk)
     assert stored.scheduled_at == datetime(2999, 1, 1, tzinfo=dt_timezone.utc)
     assert stored.state == JobState.SCHEDULED
+
+
+@pytest.mark.django_db
+def test_retrying_a_job_without_unique_options_is_one_statement(django_assert_num_queries) -> None:
+    """Only unique jobs need the look for a duplicate first."""
+    job = make_job(JobState.DISCARDED)
+    with django_assert_num_queries(1):
+        job.retry()
+    assert job.state == JobState.AVAILABLE
