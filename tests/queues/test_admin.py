@@ -11,7 +11,7 @@ from django_oban.models import Node, QueueControl
 from django_oban.signals import jobs_managed
 from django_oban.states import JobState
 
-from ..admin.conftest import CHANGELIST, staff_with  # noqa: F401 - a fixture
+from ..admin.conftest import CHANGELIST
 from ..conftest import make_job
 
 pytestmark = pytest.mark.django_db

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 import django_oban
 from django_oban.models import Node, QueueControl
-from django_oban.queues import MAX_LIMIT, effective_controls, Control
+from django_oban.queues import MAX_LIMIT, Control, effective_controls
 from django_oban.states import JobState
 
 from ..conftest import make_job
@@ -138,7 +140,9 @@ def test_the_async_twins_do_the_same() -> None:
     async def run() -> list:
         await django_oban.apause_queue("mailers")
         await django_oban.ascale_queue("mailers", limit=4)
-        return await django_oban.aqueue_status()
+        rows = await django_oban.aqueue_status()
+        await sync_to_async(connections.close_all)()  # the twins' thread's connection
+        return rows
 
     rows = asyncio.run(run())
     assert [(row["queue"], row["paused"], row["limit"]) for row in rows] == [
@@ -146,3 +150,4 @@ def test_the_async_twins_do_the_same() -> None:
     ]
     with pytest.raises(ValueError):
         asyncio.run(django_oban.aresume_queue("nope"))
+    asyncio.run(sync_to_async(connections.close_all)())

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_oban.models import Node, QueueControl
 from django_oban.states import JobState
 
-from ..commands.conftest import manage, manage_env, run  # noqa: F401 - fixtures
+from ..commands.conftest import run
 from ..conftest import make_job
 
 pytestmark = pytest.mark.django_db
@@ -30,10 +30,12 @@ def controls() -> set[tuple]:
 
 
 def test_pause_resume_and_scale_say_what_they_did() -> None:
-    assert run("oban_queue", "pause", "mailers").stdout == "Paused queue 'mailers' on every node (1 live node runs it).\n"
+    out = run("oban_queue", "pause", "mailers").stdout
+    assert out == "Paused queue 'mailers' on every node (1 live node runs it).\n"
     out = run("oban_queue", "scale", "mailers", "--limit", "20", "--node", "web-1").stdout
     assert out == "Scaled queue 'mailers' to 20 on node 'web-1' (1 live node runs it).\n"
-    assert run("oban_queue", "resume", "default").stdout == "Resumed queue 'default' on every node (0 live nodes run it).\n"
+    out = run("oban_queue", "resume", "default").stdout
+    assert out == "Resumed queue 'default' on every node (0 live nodes run it).\n"
     assert controls() == {("mailers", "", True, None), ("mailers", "web-1", None, 20), ("default", "", False, None)}
 
 

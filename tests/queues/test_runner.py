@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 import django_oban
 from django_oban.models import Job, Node
 from django_oban.states import JobState
 from tests.runtime.helpers import running_worker, wait_until
-from tests.runtime.jobs import Cancellable, Counted, Fast
+from tests.runtime.jobs import Cancellable, Fast
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,61 +64,3 @@ def test_a_change_reaches_the_node_through_a_notification_not_the_poll() -> None
         wait_until(lambda: runner.producers["default"].paused is False, timeout=5)
         django_oban.scale_queue("default", limit=7)
         wait_until(lambda: view(runner, "default") == {"limit": 7, "paused": False, "running": 0}, timeout=2)
-
-
-#: After every statement that changes oban_jobs, how many rows of each queue are executing.
-WATCH_SQL = """
-CREATE TABLE oban_test_queue_watch (id bigserial, queue text, n bigint);
-CREATE FUNCTION oban_test_queue_watch() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO oban_test_queue_watch (queue, n)
-  SELECT 'default', count(*) FROM oban_jobs WHERE state = 'executing' AND queue = 'default';
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER oban_test_queue_watch AFTER UPDATE ON oban_jobs FOR EACH STATEMENT EXECUTE FUNCTION oban_test_queue_watch();
-"""
-UNWATCH_SQL = """
-DROP TRIGGER IF EXISTS oban_test_queue_watch ON oban_jobs;
-DROP FUNCTION IF EXISTS oban_test_queue_watch();
-DROP TABLE IF EXISTS oban_test_queue_watch;
-"""
-
-
-@pytest.fixture
-def watch():
-    with connection.cursor() as cursor:
-        cursor.execute(UNWATCH_SQL)
-        cursor.execute(WATCH_SQL)
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(UNWATCH_SQL)
-
-
-def watched(after: int = 0) -> list[tuple[int, int]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, n FROM oban_test_queue_watch WHERE id > %s ORDER BY id", [after])
-        return cursor.fetchall()
-
-
-@pytest.mark.postgres
-def test_scaling_up_claims_at_once_and_down_interrupts_nothing_nor_exceeds_the_new_limit(watch) -> None:
-    django_oban.insert_all([Counted.new({"seconds": 0.05}) for _ in range(300)])
-    Counted.most.clear()
-    with running_worker({"default": 2}) as runner:
-        wait_until(lambda: watched() and max(n for _, n in watched()) == 2, timeout=10)
-        django_oban.scale_queue("default", limit=8)
-        wait_until(lambda: max(n for _, n in watched()) == 8, timeout=5)  # claimed at once
-        django_oban.scale_queue("default", limit=1)
-        wait_until(lambda: view(runner, "default")["limit"] == 1, timeout=5)
-        mark = watched()[-1][0]
-        wait_until(lambda: len(watched(mark)) > 20, timeout=20)
-    # From the change on, a claim happens only below the new limit: the count of executing
-    # rows only falls until it is within the limit, and then stays there.
-    counts = [n for _, n in watched(mark)]
-    assert all(later <= max(earlier, 1) for earlier, later in zip(counts, counts[1:]))
-    assert counts[-1] <= 1 and Counted.most["default"] == 8
-    # Nothing was interrupted: every job that ran completed on its first attempt.
-    assert set(Job.objects.exclude(state=JobState.AVAILABLE).values_list("state", "attempt")) == {
-        (JobState.COMPLETED, 1)
-    }

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import signal
+from itertools import pairwise
 
 import pytest
+from django.db import connection
 
 import django_oban
 from django_oban import insert_all
 from django_oban.models import Job
 from django_oban.states import JobState
 from tests.runtime.helpers import start_worker, wait_until
-from tests.runtime.jobs import Fast
+from tests.runtime.jobs import Counted, Fast
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -76,3 +78,62 @@ def test_a_pause_of_one_node_survives_its_restart_while_the_other_node_runs_the_
     finally:
         stop(paused)
         stop(other)
+
+
+#: After every statement that changes oban_jobs, how many jobs of queue alpha are executing.
+WATCH_SQL = """
+CREATE TABLE oban_test_queue_watch (id bigserial, n bigint);
+CREATE FUNCTION oban_test_queue_watch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO oban_test_queue_watch (n)
+  SELECT count(*) FROM oban_jobs WHERE state = 'executing' AND queue = 'alpha';
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER oban_test_queue_watch AFTER UPDATE ON oban_jobs
+FOR EACH STATEMENT EXECUTE FUNCTION oban_test_queue_watch();
+"""
+UNWATCH_SQL = """
+DROP TRIGGER IF EXISTS oban_test_queue_watch ON oban_jobs;
+DROP FUNCTION IF EXISTS oban_test_queue_watch();
+DROP TABLE IF EXISTS oban_test_queue_watch;
+"""
+
+
+@pytest.fixture
+def watch():
+    with connection.cursor() as cursor:
+        cursor.execute(UNWATCH_SQL)
+        cursor.execute(WATCH_SQL)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(UNWATCH_SQL)
+
+
+def watched(after: int = 0) -> list[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, n FROM oban_test_queue_watch WHERE id > %s ORDER BY id", [after])
+        return cursor.fetchall()
+
+
+def test_scaling_up_claims_at_once_and_down_interrupts_nothing_nor_exceeds_the_new_limit(watch) -> None:
+    insert_all([Counted.new({"seconds": 0.05}, queue="alpha") for _ in range(400)])
+    worker = start_worker("--queues", "alpha=2", "--node", "n1")
+    try:
+        wait_until(lambda: watched() and max(n for _, n in watched()) == 2, timeout=20)
+        django_oban.scale_queue("alpha", limit=8)
+        wait_until(lambda: max(n for _, n in watched()) == 8, timeout=2)  # claimed at once
+        django_oban.scale_queue("alpha", limit=1)
+        wait_until(lambda: reported("alpha", "n1", limit=1), timeout=2)
+        mark = watched()[-1][0]
+        wait_until(lambda: len(watched(mark)) > 20, timeout=20)
+    finally:
+        stop(worker)
+    # From the change on, a claim happens only below the new limit: the count of executing
+    # rows only falls until it is within the limit, and then stays there.
+    counts = [n for _, n in watched(mark)]
+    assert all(later <= max(earlier, 1) for earlier, later in pairwise(counts))
+    assert counts[-1] <= 1
+    # Nothing was interrupted: every job that ran completed on its first attempt.
+    ran = Job.objects.exclude(state=JobState.AVAILABLE).values_list("state", "attempt").distinct()
+    assert set(ran) == {(JobState.COMPLETED, 1)}
