@@ -11,31 +11,40 @@ management method reports itself once with the ``jobs_managed`` signal (``managi
     jobs.update_many({"priority": 0, "tags": Add(["urgent"])})    # the rows, by id
     jobs.apply_update(Update.from_changes({...}))                 # a count
     jobs.count_by_state(), jobs.skipped_by(CANCEL), jobs.affected_by(CANCEL), jobs.stats()
+
+Over 300 lines on purpose: one class is the one place a reader looks for a job rule. The
+statements it runs are in ``statements.py``, conditions needing the engine in ``conditions.py``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, models, transaction
+from django.db import models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from .changes import normalize_tags
-from .exceptions import DuplicateJobError
+from .conditions import is_postgresql, tag_condition
 from .managing import reports
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .records import MAX_ID
-from .statements import cancel_values, prune_cutoff, retry_values, update_each, update_returning
+from .statements import (
+    cancel_values,
+    distinct_queues,
+    distinct_workers,
+    max_attempts_checked,
+    prune_cutoff,
+    retry_values,
+    retry_written,
+    update_each,
+    update_returning,
+)
 from .states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 from .unique import FIELDS as UNIQUE_FIELDS
-from .unique import INSERT_ROUNDS, entering_duplicates, is_unique_violation, update_unique_jobs
+from .unique import entering_duplicates, update_unique_jobs
 from .updates import Update, max_attempts_error
 
 #: Update changes: a dict (of values, ``Merge`` and ``Add``), an ``Update``, or a callable
@@ -48,34 +57,6 @@ FINISHED_AT: dict[str, str] = {
     JobState.CANCELLED: "cancelled_at",
     JobState.DISCARDED: "discarded_at",
 }
-_ATTEMPT_CONSTRAINT = "oban_jobs_attempt_range"
-_Written = TypeVar("_Written")
-_RACE = "A concurrent change made a job of this retry a duplicate of a unique job; nothing was retried. Try again."
-
-def tag_condition(tag: str, using: str) -> models.Q:
-    """The condition "carries ``tag``" (normalised: stripped, lower-cased) on database ``using``.
-
-    ``TypeError`` if ``tag`` is not a string, ``ValidationError`` if no tag could hold it.
-    """
-    if not isinstance(tag, str):
-        raise TypeError(f"A tag is a string, not {type(tag).__name__} {tag!r}.")
-    try:
-        normalized = normalize_tags([tag])
-    except ValueError as exc:
-        raise ValidationError({"tag": [f"tag {exc}."]}) from None
-    if not normalized:
-        return models.Q(pk__in=[])  # a blank tag: no job carries one
-    tag = normalized[0]
-    if connections[using].features.supports_json_field_contains:
-        return models.Q(tags__contains=[tag])  # the GIN index oban_jobs_tags on PostgreSQL
-    # SQLite has no JSON containment; tags are stored as a JSON array of strings.
-    return models.Q(tags__icontains=json.dumps(tag))
-
-
-def is_postgresql(using: str) -> bool:
-    """Whether database ``using`` is PostgreSQL: set-based JSON updates, row locks, notifications."""
-    return connections[using].vendor == "postgresql"
-
 
 class JobQuerySet(models.QuerySet[Any]):
     """Filters by state, counts, and set-based cancel / retry / delete / update of the filtered jobs."""
@@ -145,6 +126,18 @@ class JobQuerySet(models.QuerySet[Any]):
             stats.setdefault(queue, dict.fromkeys(JobState.values, 0))[state] = count
         return dict(sorted(stats.items()))
 
+    def queue_names(self) -> list[str]:
+        """Every queue with a job in the table (whatever this set's filter), sorted.
+
+        Read by an index skip scan, a few index probes per queue, where ``SELECT DISTINCT``
+        would read every row.
+        """
+        return distinct_queues(self)
+
+    def worker_names(self) -> list[str]:
+        """Every worker path with a job in the table (whatever this set's filter), sorted; a skip scan."""
+        return distinct_workers(self)
+
     # -- management --------------------------------------------------------------
 
     @reports("cancel")
@@ -168,12 +161,13 @@ class JobQuerySet(models.QuerySet[Any]):
         ``max_attempts`` becomes ``max(max_attempts, attempt + 1)`` so an exhausted job runs once more.
         Unique jobs that would duplicate one (``retry_duplicates()``) are skipped.
         """
-        return self._retrying(lambda jobs: jobs._write(retry_values()))
+        count: int = retry_written(self.affected_by(RETRY), lambda jobs: jobs._write(retry_values()))
+        return count
 
     @reports("retry")
     def retry_returning(self) -> list[Any]:
         """Like ``retry()``, returning the retried jobs as stored (one ``UPDATE … RETURNING``)."""
-        return self._retrying(lambda jobs: update_returning(jobs, retry_values()))
+        return retry_written(self.affected_by(RETRY), lambda jobs: update_returning(jobs, retry_values()))
 
     def retry_duplicates(self) -> JobQuerySet:
         """The jobs of this set that retry skips because they would duplicate a unique job (reason ``"unique"``)."""
@@ -233,7 +227,7 @@ class JobQuerySet(models.QuerySet[Any]):
         if update.reads_jobs and not is_postgresql(self.db):
             return update_each(self, lambda job: update)
         values = update.expressions(timezone.now())
-        with self._max_attempts_checked(update):
+        with max_attempts_checked(self, update):
             jobs = update_returning(self, self._unique_jobs_kept(values) if _rekeys(update) else values)
             # Unique jobs were left as they were, for their keys change too: job by job.
             kept = [job.pk for job in jobs if job.unique_key is not None]
@@ -262,7 +256,7 @@ class JobQuerySet(models.QuerySet[Any]):
             return conflicts.count(False), conflicts.count(True)
         if update.reads_jobs and not is_postgresql(self.db):
             return len(update_each(self, lambda job: update)), 0
-        with self._max_attempts_checked(update):
+        with max_attempts_checked(self, update):
             return self._write(update.expressions(timezone.now())), 0
 
     def check_max_attempts(self, max_attempts: int) -> None:
@@ -334,36 +328,6 @@ class JobQuerySet(models.QuerySet[Any]):
         return await sync_to_async(self.stats)()
 
     # -- internals -----------------------------------------------------------------
-
-    def _retrying(self, write: Callable[[JobQuerySet], _Written]) -> _Written:
-        """``write`` the jobs retry changes; again if a concurrent change made one a duplicate meanwhile."""
-        jobs = self.affected_by(RETRY)
-        for _ in range(INSERT_ROUNDS):
-            try:
-                return write(jobs.exclude(pk__in=entering_duplicates(jobs).values("pk")))
-            except IntegrityError as exc:
-                if not is_unique_violation(exc):
-                    raise
-                # Outside a transaction the statement can run again; inside one, it is aborted.
-                if connections[self.db].in_atomic_block:
-                    raise DuplicateJobError(_RACE) from exc
-        raise DuplicateJobError(_RACE)
-
-    @contextmanager
-    def _max_attempts_checked(self, update: Update) -> Iterator[None]:
-        """Run a write setting max_attempts in a savepoint; a job's attempt above it is a ``ValidationError``."""
-        maximum = update.max_attempts
-        if maximum is None:
-            yield
-            return
-        try:
-            with transaction.atomic(using=self.db):
-                yield
-        except IntegrityError as exc:
-            if _ATTEMPT_CONSTRAINT not in str(exc):
-                raise
-            self.check_max_attempts(maximum)
-            raise max_attempts_error() from exc
 
     def _unique_jobs_kept(self, values: dict[str, Any]) -> dict[str, Any]:
         """``values`` for jobs without a unique key; the others keep their values."""

@@ -30,7 +30,7 @@ from django.db import connections, models
 from django.db.models.fields.json import KeyTransform
 
 from .changes import PRIORITY_RANGE
-from .querysets import tag_condition
+from .conditions import tag_condition
 from .records import MAX_ID
 from .states import JobState
 

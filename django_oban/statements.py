@@ -1,19 +1,22 @@
-"""The statements behind ``JobQuerySet``'s writes, for it alone to call.
+"""The statements behind ``JobQuerySet``, for it alone to call.
 
 An ``UPDATE … RETURNING *`` built from a queryset (Django's ``update()`` returns only a
-count), the per-job update under row locks that callables (and merges on SQLite) need, and
-the values cancel and retry write, and the cut-off a prune measures ages from.
+count), the per-job update under row locks that callables (and merges on SQLite) need, the
+values cancel and retry write, the cut-off a prune measures ages from, and the index skip
+scans listing every queue and worker: ``SELECT DISTINCT`` reads every row, these recursive
+queries jump from one value to the next along an index, a few index probes per value.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.db.models.sql import UpdateQuery
@@ -22,8 +25,12 @@ from django.utils import timezone
 from .changes import state_after_rescheduling
 from .exceptions import DuplicateJobError
 from .states import JobState
-from .unique import is_unique_violation, unique_columns
+from .unique import INSERT_ROUNDS, entering_duplicates, is_unique_violation, unique_columns
 from .updates import Update, max_attempts_error
+
+_ATTEMPT_CONSTRAINT = "oban_jobs_attempt_range"
+_Written = TypeVar("_Written")
+_RACE = "A concurrent change made a job of this retry a duplicate of a unique job; nothing was retried. Try again."
 
 
 def cancel_values() -> dict[str, Any]:
@@ -130,3 +137,74 @@ def _apply_in_memory(plans: list[tuple[Any, dict[str, Any]]], now: datetime) -> 
 
 def _texts(messages: list[Any]) -> list[str]:
     return [message for error in messages for message in ValidationError(error).messages]
+
+
+def distinct_workers(jobs: models.QuerySet[Any]) -> list[str]:
+    """Every worker path in ``oban_jobs``, sorted: one index probe per worker (``oban_jobs_worker``)."""
+    connection = connections[jobs.db]
+    table, worker = connection.ops.quote_name(jobs.model._meta.db_table), connection.ops.quote_name("worker")
+    sql = (
+        f"WITH RECURSIVE oban_workers(worker) AS ("
+        f" SELECT MIN({worker}) FROM {table}"
+        f" UNION ALL"
+        f" SELECT (SELECT MIN({worker}) FROM {table} WHERE {worker} > oban_workers.worker)"
+        f" FROM oban_workers WHERE oban_workers.worker IS NOT NULL"
+        f") SELECT worker FROM oban_workers WHERE worker IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def distinct_queues(jobs: models.QuerySet[Any]) -> list[str]:
+    """Every queue in ``oban_jobs``, sorted: one index probe per (state, queue) pair (``oban_jobs_state_queue``)."""
+    connection = connections[jobs.db]
+    quote = connection.ops.quote_name
+    table, state, queue = quote(jobs.model._meta.db_table), quote("state"), quote("queue")
+    states = " UNION ALL ".join(["SELECT %s AS state"] * len(JobState.values))
+    sql = (
+        f"WITH RECURSIVE oban_queues(state, queue) AS ("
+        f" SELECT states.state, (SELECT MIN({queue}) FROM {table} WHERE {state} = states.state)"
+        f" FROM ({states}) AS states"
+        f" UNION ALL"
+        f" SELECT oban_queues.state, (SELECT MIN({queue}) FROM {table}"
+        f"  WHERE {state} = oban_queues.state AND {queue} > oban_queues.queue)"
+        f" FROM oban_queues WHERE oban_queues.queue IS NOT NULL"
+        f") SELECT DISTINCT queue FROM oban_queues WHERE queue IS NOT NULL ORDER BY queue"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, JobState.values)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def retry_written(jobs: models.QuerySet[Any], write: Callable[[Any], _Written]) -> _Written:
+    """``write`` the jobs a retry changes, ``jobs`` less those that would duplicate a unique job;
+    again if a concurrent change made one a duplicate meanwhile."""
+    for _ in range(INSERT_ROUNDS):
+        try:
+            return write(jobs.exclude(pk__in=entering_duplicates(jobs).values("pk")))
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            # Outside a transaction the statement can run again; inside one, it is aborted.
+            if connections[jobs.db].in_atomic_block:
+                raise DuplicateJobError(_RACE) from exc
+    raise DuplicateJobError(_RACE)
+
+
+@contextmanager
+def max_attempts_checked(jobs: Any, update: Update) -> Iterator[None]:
+    """Run a write of ``update`` to ``jobs`` in a savepoint; if it sets a max_attempts below a
+    job's attempt, a ``ValidationError`` naming the jobs (``jobs.check_max_attempts``)."""
+    maximum = update.max_attempts
+    if maximum is None:
+        yield
+        return
+    try:
+        with transaction.atomic(using=jobs.db):
+            yield
+    except IntegrityError as exc:
+        if _ATTEMPT_CONSTRAINT not in str(exc):
+            raise
+        jobs.check_max_attempts(maximum)
+        raise max_attempts_error() from exc

@@ -25,7 +25,6 @@ from ..models import Job
 from ..querysets import JobQuerySet
 from ..search import search_condition
 from ..states import JobState
-from .filters import distinct_workers
 from .lookups import NOT_FILTERS, refused_filter
 from .permissions import JobModelAdmin
 
@@ -142,7 +141,8 @@ class JobListMixin(JobModelAdmin):
         if not search_term.strip():
             return queryset, False
         try:
-            condition = search_condition(search_term, using=queryset.db, workers=lambda: distinct_workers(queryset.db))
+            workers = Job.objects.db_manager(queryset.db).worker_names
+            condition = search_condition(search_term, using=queryset.db, workers=workers)
         except ValidationError as exc:
             self.message_user(request, f"Cannot search for {search_term!r}: {' '.join(exc.messages)}", messages.ERROR)
             return queryset.none(), False

@@ -17,12 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from ..dashboard import Snapshot, snapshot
-from ..models import Node
+from ..models import Job, Node
 from ..querysets import JobQuerySet
 from ..states import JobState
 from .changelist import STATE_COLOURS
 from .charts import throughput_chart, timing_chart
-from .filters import distinct_queues, distinct_workers
 from .permissions import JobModelAdmin
 
 PAGE_TEMPLATE = "admin/django_oban/job/dashboard.html"
@@ -39,7 +38,8 @@ class DashboardFilters(forms.Form):
     def __init__(self, data: Any, *, using: str) -> None:
         super().__init__(data)
         nodes = Node.objects.using(using).order_by("name").values_list("name", flat=True).distinct()
-        for name, values in (("queue", distinct_queues(using)), ("worker", distinct_workers(using)), ("node", nodes)):
+        jobs = Job.objects.db_manager(using)
+        for name, values in (("queue", jobs.queue_names()), ("worker", jobs.worker_names()), ("node", nodes)):
             field: Any = self.fields[name]
             field.choices = [("", f"every {name}"), *((value, value) for value in values)]
 

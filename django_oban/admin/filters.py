@@ -1,8 +1,5 @@
 """The change list's filters: queue, worker and priority, listing their values without scanning
-the table, and unique and cron jobs.
-
-``SELECT DISTINCT`` reads every row; these recursive queries jump from one value to the next
-along an index (a "skip scan"), a few index probes per value.
+the table (``JobQuerySet.queue_names()`` / ``worker_names()``), and unique and cron jobs.
 """
 
 from __future__ import annotations
@@ -12,53 +9,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db import connections
 from django.db.models import Field, Model, QuerySet
 from django.http import HttpRequest
 
 from ..changes import PRIORITY_RANGE
 from ..cron.entries import CronConfigError, configured_entries
 from ..models import Job
-from ..states import JobState
 from ..unique import counting
-
-
-def distinct_workers(using: str) -> list[str]:
-    """Every worker path in ``oban_jobs``, sorted: one index probe per worker (``oban_jobs_worker``)."""
-    connection = connections[using]
-    table, worker = connection.ops.quote_name(Job._meta.db_table), connection.ops.quote_name("worker")
-    sql = (
-        f"WITH RECURSIVE oban_workers(worker) AS ("
-        f" SELECT MIN({worker}) FROM {table}"
-        f" UNION ALL"
-        f" SELECT (SELECT MIN({worker}) FROM {table} WHERE {worker} > oban_workers.worker)"
-        f" FROM oban_workers WHERE oban_workers.worker IS NOT NULL"
-        f") SELECT worker FROM oban_workers WHERE worker IS NOT NULL"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return [row[0] for row in cursor.fetchall()]
-
-
-def distinct_queues(using: str) -> list[str]:
-    """Every queue in ``oban_jobs``, sorted: one index probe per (state, queue) pair (``oban_jobs_state_queue``)."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table, state, queue = quote(Job._meta.db_table), quote("state"), quote("queue")
-    states = " UNION ALL ".join(["SELECT %s AS state"] * len(JobState.values))
-    sql = (
-        f"WITH RECURSIVE oban_queues(state, queue) AS ("
-        f" SELECT states.state, (SELECT MIN({queue}) FROM {table} WHERE {state} = states.state)"
-        f" FROM ({states}) AS states"
-        f" UNION ALL"
-        f" SELECT oban_queues.state, (SELECT MIN({queue}) FROM {table}"
-        f"  WHERE {state} = oban_queues.state AND {queue} > oban_queues.queue)"
-        f" FROM oban_queues WHERE oban_queues.queue IS NOT NULL"
-        f") SELECT DISTINCT queue FROM oban_queues WHERE queue IS NOT NULL ORDER BY queue"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, JobState.values)
-        return [row[0] for row in cursor.fetchall()]
 
 
 class ListedValuesFilter(admin.AllValuesFieldListFilter):
@@ -83,14 +40,14 @@ class QueueFilter(ListedValuesFilter):
     """Filter by queue, listing the queues that hold jobs."""
 
     def values(self) -> list[Any]:
-        return distinct_queues(self.using)
+        return Job.objects.db_manager(self.using).queue_names()
 
 
 class WorkerFilter(ListedValuesFilter):
     """Filter by worker, listing the workers that have jobs."""
 
     def values(self) -> list[Any]:
-        return distinct_workers(self.using)
+        return Job.objects.db_manager(self.using).worker_names()
 
 
 class PriorityFilter(ListedValuesFilter):

@@ -9,7 +9,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from django_oban.admin.filters import distinct_queues, distinct_workers
 from django_oban.models import Job
 from django_oban.states import JobState
 from tests.admin.conftest import CHANGELIST
@@ -32,14 +31,14 @@ def filter_choices(response: Any, title: str) -> list[str]:
 
 
 def test_distinct_queues_and_workers_come_from_index_skip_scans() -> None:
-    assert distinct_queues("default") == [] and distinct_workers("default") == []
+    assert Job.objects.queue_names() == [] and Job.objects.worker_names() == []
     make_job(JobState.AVAILABLE, queue="mailers", worker="app.workers.SendEmail")
     make_job(JobState.COMPLETED, queue="mailers", worker="app.workers.SendEmail")
     make_job(JobState.DISCARDED, queue="default", worker="app.workers.Report")
     make_job(JobState.EXECUTING, queue="media", worker="app.workers.Resize")
     make_job(JobState.EXECUTING, queue="media", worker="app.workers.Resize")
-    assert distinct_queues("default") == ["default", "mailers", "media"]
-    assert distinct_workers("default") == ["app.workers.Report", "app.workers.Resize", "app.workers.SendEmail"]
+    assert Job.objects.queue_names() == ["default", "mailers", "media"]
+    assert Job.objects.worker_names() == ["app.workers.Report", "app.workers.Resize", "app.workers.SendEmail"]
 
 
 def test_filters_list_queues_workers_and_priorities_without_scanning_the_table(operator: Client) -> None:
