@@ -96,6 +96,17 @@ def checked_timeout(seconds: Any) -> float | None:
     return min(value, threading.TIMEOUT_MAX)
 
 
+_ASYNC_PROCESS: dict[type[Worker], bool] = {}
+
+
+def is_async(worker_class: type[Worker]) -> bool:
+    """Whether the ``process`` of ``worker_class`` is ``async def`` (asked once per class)."""
+    found = _ASYNC_PROCESS.get(worker_class)
+    if found is None:
+        found = _ASYNC_PROCESS[worker_class] = inspect.iscoroutinefunction(worker_class.process)
+    return found
+
+
 def call_process(worker: Worker, job: Job, timeout: Any) -> Any:
     """Call ``worker.process(job)`` (sync or async), failing with ``JobTimeout`` after ``timeout``.
 
@@ -105,7 +116,7 @@ def call_process(worker: Worker, job: Job, timeout: Any) -> Any:
     database connection, and is cancelled at the timeout.
     """
     seconds = checked_timeout(timeout)
-    if inspect.iscoroutinefunction(worker.process):
+    if is_async(type(worker)):
         return async_to_sync(_call_async)(worker, job, seconds)
     if seconds is None:
         return worker.process(job)

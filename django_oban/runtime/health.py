@@ -22,7 +22,7 @@ import select
 import threading
 from typing import Any
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.signals import connection_created
 
 logger = logging.getLogger("django_oban.worker")
@@ -67,12 +67,16 @@ class JobConnections:
 
     def __init__(self) -> None:
         self.seen = generation()
+        #: This thread's default connection (looked up once: each lookup goes through a thread-local).
+        self.default = connections[DEFAULT_DB_ALIAS]
 
     def before_job(self) -> None:
         """Drop connections that are old, unusable, or known or seen to be dead."""
         current = generation()
         moved, self.seen = current != self.seen, current
-        if not _may_be_connected():
+        # A default connection whose setup failed half-way is kept by Django without
+        # ``connection_created``: it counts too.
+        if not getattr(_thread, "connected", False) and self.default.connection is None:
             return
         try:
             for wrapper in connections.all(initialized_only=True):
@@ -86,8 +90,8 @@ class JobConnections:
 
     def after_job(self) -> None:
         """As at the end of a request: close connections past ``CONN_MAX_AGE`` or with errors."""
-        if not _may_be_connected():
-            return
+        if not getattr(_thread, "connected", False):
+            return  # a connection half set up during the job is dropped by the next before_job
         try:
             wrappers = connections.all(initialized_only=True)
             for wrapper in wrappers:
@@ -106,12 +110,6 @@ def _note_connection(sender: Any, **kwargs: Any) -> None:
 
 
 connection_created.connect(_note_connection, dispatch_uid="django_oban.runtime.health")
-
-
-def _may_be_connected() -> bool:
-    """Whether this thread may hold a connection: it opened one, or its default connection is
-    set although its setup failed half-way (Django then keeps it without ``connection_created``)."""
-    return getattr(_thread, "connected", False) or connection.connection is not None
 
 
 def _closed_by_server(wrapper: Any) -> bool:
