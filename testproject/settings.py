@@ -67,6 +67,12 @@ DATABASES = {
     )
 }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and django.VERSION >= (5, 1):
+    # The worker's threads and the site write to one SQLite file: each transaction takes the
+    # write lock when it begins (and waits up to 20 s for it), so that none fails with
+    # "database is locked" when two would upgrade a read to a write at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+
 # MD5 first: the test suite creates many users, and Django's default (PBKDF2) takes a large
 # share of a test's time to hash each password. Fine for this test and demo project only;
 # the default hasher follows so that passwords hashed with it still verify.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -80,6 +81,8 @@ class Command(BaseCommand):
         if options["no_server"]:
             return
         worker = None if options["no_worker"] else self._start_worker()
+        # Stopped by SIGTERM too (not only Ctrl-C), the demo stops its worker before it exits.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
