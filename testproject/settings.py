@@ -5,6 +5,7 @@ The database is PostgreSQL when ``DATABASE_URL`` is set, else a local SQLite fil
 
 import json
 import os
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -68,10 +69,19 @@ DATABASES = {
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and django.VERSION >= (5, 1):
-    # The worker's threads and the site write to one SQLite file: each transaction takes the
-    # write lock when it begins (and waits up to 20 s for it), so that none fails with
-    # "database is locked" when two would upgrade a read to a write at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    # The worker's threads and the site share one SQLite file: each transaction takes the write
+    # lock when it begins (waiting up to 20 s for it), so none fails with "database is locked"
+    # when two would upgrade a read to a write at once; in WAL mode readers never wait for it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+        }
+    )
+    # Tests use such a file too (thrown away), not Django's shared-cache in-memory database,
+    # where one thread's table lock fails another's query at once instead of being waited for.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"oban-test-{os.getpid()}.sqlite3")}
 
 # MD5 first: the test suite creates many users, and Django's default (PBKDF2) takes a large
 # share of a test's time to hash each password. Fine for this test and demo project only;

@@ -17,11 +17,7 @@ def view(runner, queue: str) -> dict | None:
     return Node.objects.get(pk=runner.node_run.id).queues.get(queue)
 
 
-@pytest.mark.postgres
 def test_a_paused_queue_claims_nothing_its_running_job_finishes_and_resuming_claims_again(tmp_path) -> None:
-    """PostgreSQL only: this test writes while the node's threads write, and SQLite's shared-cache
-    test database fails such a write at once ("database table is locked"), about one run in ten.
-    On SQLite a node started with a paused queue is tested below."""
     started = tmp_path / "started"
     with running_worker({"alpha": 2, "beta": 2}, poll_interval=0.1) as runner:
         running = Cancellable.enqueue({"started": str(started), "seconds": 0.5}, queue="alpha")
