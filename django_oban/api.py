@@ -170,11 +170,11 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
         job.prepare_for_insert()
     unique = [job for job in jobs if job.unique_key is not None]
     if not unique:
-        Job.objects.bulk_create(jobs)
+        Job.objects.insert_prepared(jobs)
     else:
         using = router.db_for_write(Job)
         with transaction.atomic(using=using):
-            Job.objects.db_manager(using).bulk_create([job for job in jobs if job.unique_key is None])
+            Job.objects.db_manager(using).insert_prepared([job for job in jobs if job.unique_key is None])
             insert_skipping_duplicates(unique, using)
     send_enqueued(jobs)
     return jobs

@@ -145,6 +145,8 @@ def clean_json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a JSON object (a dict), not {type(value).__name__}")
     obj: dict[str, Any] = dict(value)
+    if not obj:
+        return obj
     _check_json_tree(obj)
     try:
         size = len(json.dumps(obj, allow_nan=False))

@@ -9,10 +9,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core import validators
 from django.db import IntegrityError, models, router, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from .changes import state_after_rescheduling
 from .compat import check_constraint
+from .conditions import is_postgresql
 from .exceptions import DuplicateJobError, JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
@@ -131,12 +133,15 @@ class Job(models.Model):
             self.prepare_for_insert()
         else:
             self.clean()
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         if self.unique_key is None:
-            super().save(*args, **kwargs)
+            if adding and self.pk is None and not args and kwargs.keys() <= {"using"} and is_postgresql(using):
+                self._insert(using)
+            else:
+                super().save(*args, **kwargs)
             if adding:
                 send_enqueued([self])
             return
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         if adding:
             insert_skipping_duplicates([self], using)
             send_enqueued([self])
@@ -148,6 +153,13 @@ class Job(models.Model):
             if not is_unique_violation(exc):
                 raise
             raise DuplicateJobError(f"Job {self.pk} would duplicate a unique job; nothing was saved.") from exc
+
+    def _insert(self, using: str) -> None:
+        """What ``Model.save()`` does for a new row, ``pre_save`` and ``post_save`` included, in
+        the one statement ``insert_all`` uses: less SQL building per job than Django's save."""
+        pre_save.send(sender=type(self), instance=self, raw=False, using=using, update_fields=None)
+        Job.objects.db_manager(using).insert_prepared([self])
+        post_save.send(sender=type(self), instance=self, created=True, update_fields=None, raw=False, using=using)
 
     # Set by the worker runtime while this job runs; see ``cancelled()``.
     _cancel_event: threading.Event | None = None

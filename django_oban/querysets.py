@@ -35,6 +35,7 @@ from .statements import (
     cancel_values,
     distinct_queues,
     distinct_workers,
+    insert_returning_ids,
     max_attempts_checked,
     prune_cutoff,
     retry_values,
@@ -192,6 +193,29 @@ class JobQuerySet(models.QuerySet[Any]):
         return count, {self.model._meta.label: count}
 
     delete.alters_data = True  # type: ignore[attr-defined]
+
+    def insert_prepared(self, jobs: list[Any]) -> None:
+        """Insert new jobs, already validated (``Job.prepare_for_insert``), in one statement.
+
+        Sets each job's id; sends no signal. On PostgreSQL one ``INSERT … SELECT … RETURNING``
+        (``statements.insert_returning_ids``; a second one for jobs given their own ids, as
+        ``bulk_create`` splits them), elsewhere ``bulk_create``.
+        """
+        if not jobs:
+            return
+        self._for_write = True  # as bulk_create: self.db is the database for writes
+        using = self.db
+        if not is_postgresql(using):
+            self.model._default_manager.db_manager(using).bulk_create(jobs)
+            return
+        given = [job for job in jobs if job.pk is not None]
+        if not given:
+            insert_returning_ids(jobs, using)
+            return
+        with transaction.atomic(using=using, savepoint=False):
+            for group in ([job for job in jobs if job.pk is None], given):
+                if group:
+                    insert_returning_ids(group, using)
 
     def perform(self, operation: str | Operation) -> int:
         """Run ``operation`` (cancel, retry, run_now, delete or prune, by name or from the table)

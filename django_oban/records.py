@@ -18,6 +18,7 @@ from .states import JobState
 from .unique import clean_unique
 
 MAX_ID = 2**63 - 1  # a bigint
+_STATES = frozenset(JobState.values)  # a set: looked up for every job written
 _OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at")
 
 
@@ -49,7 +50,7 @@ def _clean_id(value: Any, name: str) -> int | None:
 
 
 def _clean_state(value: Any, name: str) -> str:
-    if value not in JobState.values:
+    if value not in _STATES:
         raise ValueError(f"must be one of {', '.join(JobState.values)}, not {value!r}")
     return str(value)
 
@@ -64,6 +65,8 @@ def _clean_attempt(value: Any, name: str) -> int:
 def _clean_json_list(value: Any, name: str) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(f"must be a list, not {type(value).__name__}")
+    if not value:
+        return []
     stored: list[Any] = clean_json_object({name: value})[name]
     return stored
 

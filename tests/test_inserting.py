@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 import django_oban
@@ -97,6 +99,96 @@ def test_insert_all_inserts_nothing_if_one_job_is_invalid():
         django_oban.insert_all([Noop.new(), Noop.new(priority=-3)])
 
     assert not Job.objects.exists()
+
+
+def varied_jobs(count: int) -> list[Job]:
+    """Jobs differing in every value a caller sets, in several time zones and scripts."""
+    paris = ZoneInfo("Europe/Paris")
+    return [
+        Noop.new(
+            {"n": n, "text": f"é\u2019{n}\"\\", "nested": {"list": [n, 1.5, None, True, "日本"]}},
+            queue=f"q{n % 3}-ü",
+            priority=n % 10,
+            max_attempts=n + 1,
+            tags=[f" Tag{n % 4} ", "b"],
+            meta={"m": n},
+            scheduled_at=datetime(2030, 1, 1, 12, n % 60, 7, n, tzinfo=paris) if n % 2 else None,
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.postgres
+def test_insert_all_on_postgresql_is_one_insert_whose_ids_belong_to_the_jobs(django_assert_num_queries):
+    jobs = varied_jobs(1000)
+
+    with django_assert_num_queries(1) as captured:
+        inserted = django_oban.insert_all(jobs)
+
+    assert captured.captured_queries[0]["sql"].startswith("INSERT")
+    assert all(returned is given for returned, given in zip(inserted, jobs, strict=True))
+    stored = {row.pk: row for row in Job.objects.all()}
+    assert len(stored) == len({job.pk for job in jobs}) == 1000
+    columns = [field.attname for field in Job._meta.concrete_fields]
+    for job in jobs:
+        assert not job._state.adding
+        assert [getattr(stored[job.pk], name) for name in columns] == [getattr(job, name) for name in columns]
+    assert {job.state for job in jobs} == {JobState.AVAILABLE, JobState.SCHEDULED}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"priority": 10}, {"queue": "nul\x00"}, {"args": {"x": float("nan")}}, {"tags": "urgent"}],
+    ids=["priority", "queue", "args", "tags"],
+)
+def test_a_bad_job_at_the_end_of_a_large_batch_inserts_nothing(bad):
+    jobs = [*varied_jobs(500), Noop.new(**bad)]
+
+    with pytest.raises(ValidationError) as error:
+        django_oban.insert_all(jobs)
+
+    assert list(error.value.message_dict) == list(bad)
+    assert not Job.objects.exists()
+
+
+def test_insert_all_is_part_of_the_callers_transaction():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        django_oban.insert_all(varied_jobs(10))
+        assert Job.objects.count() == 10
+        raise RuntimeError("roll back")
+
+    assert not Job.objects.exists()
+
+
+def test_insert_all_keeps_the_ids_jobs_were_given_beside_new_ones():
+    given = Noop.new({"given": True})
+    given.pk = 10**12
+
+    inserted = django_oban.insert_all([Noop.new(), given, Noop.new()])
+
+    assert inserted[1].pk == 10**12
+    assert Job.objects.get(pk=10**12).args == {"given": True}
+    assert len({job.pk for job in inserted}) == Job.objects.count() == 3
+
+
+def test_enqueue_sends_djangos_model_save_signals():
+    seen = []
+
+    def pre(sender, instance, **kwargs):
+        seen.append(("pre_save", sender, instance.pk, kwargs["raw"], kwargs["update_fields"]))
+
+    def post(sender, instance, created, **kwargs):
+        seen.append(("post_save", sender, instance.pk, created, Job.objects.filter(pk=instance.pk).exists()))
+
+    pre_save.connect(pre, sender=Job)
+    post_save.connect(post, sender=Job)
+    try:
+        job = Noop.enqueue()
+    finally:
+        pre_save.disconnect(pre, sender=Job)
+        post_save.disconnect(post, sender=Job)
+
+    assert seen == [("pre_save", Job, None, False, None), ("post_save", Job, job.pk, True, True)]
 
 
 def test_enqueue_is_transactional():

@@ -290,6 +290,23 @@ def test_any_args_are_stored_exactly_or_refused(args: dict[Any, Any]) -> None:
 
 
 @FUZZ
+@given(args=st.lists(JSON_OBJECTS, min_size=2, max_size=4))
+def test_any_args_inserted_together_are_stored_exactly_or_all_refused(args: list[dict[Any, Any]]) -> None:
+    with savepoint():
+        before = Job.objects.count()
+        try:
+            jobs = django_oban.insert_all([Noop.new(value, meta=value) for value in args])
+        except ValidationError as error:
+            assert set(error.message_dict) <= {"args", "meta"}
+            assert Job.objects.count() == before
+        else:
+            for job, value in zip(jobs, args, strict=True):
+                stored = Job.objects.get(pk=job.pk)
+                assert same_json(stored.args, value)
+                assert same_json(stored.meta, value)
+
+
+@FUZZ
 @given(queue=ANY_TEXT, tags=st.lists(ANY_TEXT, max_size=4))
 def test_any_text_as_queue_and_tags_is_stored_or_refused(queue: str, tags: list[str]) -> None:
     with savepoint():
