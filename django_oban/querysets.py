@@ -35,6 +35,7 @@ from .statements import (
     cancel_values,
     distinct_queues,
     distinct_workers,
+    insert_log_rows,
     insert_returning_ids,
     max_attempts_checked,
     prune_cutoff,
@@ -138,6 +139,14 @@ class JobQuerySet(models.QuerySet[Any]):
     def worker_names(self) -> list[str]:
         """Every worker path with a job in the table (whatever this set's filter), sorted; a skip scan."""
         return distinct_workers(self)
+
+    def write_log_rows(self, log_model: type[models.Model], **values: Any) -> None:
+        """One row of ``log_model`` (the admin's ``LogEntry``) per job of this set, in one ``INSERT … SELECT``.
+
+        ``values`` (by field name) are the same in every row; ``object_id`` and ``object_repr``
+        are the job's id and "worker #id (state)".
+        """
+        insert_log_rows(self, log_model, values)
 
     # -- management --------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import IntegrityError, connections, models, transaction
@@ -263,3 +263,34 @@ def max_attempts_checked(jobs: Any, update: Update) -> Iterator[None]:
             raise
         jobs.check_max_attempts(maximum)
         raise max_attempts_error() from exc
+
+
+def insert_log_rows(jobs: models.QuerySet[Any], log_model: type[models.Model], values: dict[str, Any]) -> None:
+    """``INSERT INTO <log_model> … SELECT``: one row per job of ``jobs``, in one statement.
+
+    ``values`` (by field name) are the same in every row; ``object_id`` is the job's id and
+    ``object_repr`` reads "worker #id (state)". No job row passes through Python.
+    """
+    connection = connections[jobs.db]
+    quote = connection.ops.quote_name
+    log, job = log_model._meta, jobs.model._meta
+    fields: list[Any] = [log.get_field(name) for name in values]
+    object_id, object_repr_field = log.get_field("object_id"), cast(Any, log.get_field("object_repr"))
+    columns = ", ".join(quote(field.column) for field in [*fields, object_id, object_repr_field])
+    job_id, worker, state = (f"oban_logged.{quote(job.get_field(name).column)}" for name in ("id", "worker", "state"))
+    job_id_text = f"CAST({job_id} AS TEXT)"
+    object_repr = f"SUBSTR({worker} || ' #' || {job_id_text} || ' (' || {state} || ')', 1, %s)"
+    selected_sql, selected_params = jobs.order_by().values("pk").query.get_compiler(using=jobs.db).as_sql()
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {quote(log.db_table)} ({columns})"
+        f" SELECT {placeholders}, {job_id_text}, {object_repr}"
+        f" FROM {quote(job.db_table)} AS oban_logged WHERE {job_id} IN ({selected_sql})"
+    )
+    params = [
+        *(field.get_db_prep_value(value, connection) for field, value in zip(fields, values.values(), strict=True)),
+        object_repr_field.max_length,
+        *selected_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
