@@ -7,11 +7,8 @@ refreshed from the rows the statement returns, when the operation changed them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from functools import wraps
-from typing import ParamSpec, TypeVar
+from collections.abc import Iterable
 
-from asgiref.sync import sync_to_async
 from django.db import router, transaction
 
 from .exceptions import DuplicateJobError
@@ -19,11 +16,10 @@ from .managing import managed_by
 from .models import Job
 from .querysets import Changes, JobQuerySet
 from .signals import send_enqueued
+from .twins import async_twin
 from .unique import insert_skipping_duplicates, refuse_duplicate
 
 JobOrId = Job | int
-_Result = TypeVar("_Result")
-_Params = ParamSpec("_Params")
 
 
 def cancel_job(job_or_id: JobOrId) -> None:
@@ -129,24 +125,14 @@ def _refresh(instances: dict[int, list[Job]], rows: Iterable[Job]) -> int:
     return count
 
 
-def _async_twin(func: Callable[_Params, _Result]) -> Callable[_Params, Awaitable[_Result]]:
-    @wraps(func)
-    async def twin(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
-        return await sync_to_async(func)(*args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = f"a{func.__name__}"
-    twin.__doc__ = f"Async version of ``{func.__name__}()``."
-    return twin
-
-
-acancel_job = _async_twin(cancel_job)
-acancel_many_jobs = _async_twin(cancel_many_jobs)
-aretry_job = _async_twin(retry_job)
-aretry_many_jobs = _async_twin(retry_many_jobs)
-adelete_job = _async_twin(delete_job)
-adelete_many_jobs = _async_twin(delete_many_jobs)
-aupdate_job = _async_twin(update_job)
-aupdate_many_jobs = _async_twin(update_many_jobs)
+acancel_job = async_twin(cancel_job)
+acancel_many_jobs = async_twin(cancel_many_jobs)
+aretry_job = async_twin(retry_job)
+aretry_many_jobs = async_twin(retry_many_jobs)
+adelete_job = async_twin(delete_job)
+adelete_many_jobs = async_twin(delete_many_jobs)
+aupdate_job = async_twin(update_job)
+aupdate_many_jobs = async_twin(update_many_jobs)
 
 
 def insert_all(jobs: Iterable[Job]) -> list[Job]:
@@ -180,4 +166,4 @@ def insert_all(jobs: Iterable[Job]) -> list[Job]:
     return jobs
 
 
-ainsert_all = _async_twin(insert_all)
+ainsert_all = async_twin(insert_all)

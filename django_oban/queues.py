@@ -18,12 +18,11 @@ is reported by ``queue_status()``, never started there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import connections, router, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -33,14 +32,12 @@ from .conf import oban_settings
 from .managing import record
 from .models import Job, Node, QueueControl
 from .states import JobState
+from .twins import async_twin
 
 #: The ``node`` of a queue's every-node row.
 ALL_NODES = ""
 #: The largest limit ``scale_queue`` accepts: a node runs a thread per slot.
 MAX_LIMIT = 1000
-
-_Params = ParamSpec("_Params")
-_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -184,13 +181,7 @@ def _check_known(queue: str, node: str | None, views: dict[str, dict[str, Any]],
         raise ValueError(f"Unknown node {node!r}: no live node has that name and no queue control names it.")
 
 
-def _async_twin(function: Callable[_Params, _Result]) -> Callable[_Params, Any]:
-    twin = sync_to_async(function)
-    twin.__doc__ = f"Async ``{function.__name__}``: the same, run in a thread."
-    return twin
-
-
-apause_queue = _async_twin(pause_queue)
-aresume_queue = _async_twin(resume_queue)
-ascale_queue = _async_twin(scale_queue)
-aqueue_status = _async_twin(queue_status)
+apause_queue = async_twin(pause_queue)
+aresume_queue = async_twin(resume_queue)
+ascale_queue = async_twin(scale_queue)
+aqueue_status = async_twin(queue_status)
