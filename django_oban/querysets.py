@@ -261,12 +261,15 @@ class JobQuerySet(models.QuerySet[Any]):
             return update_each(self, lambda job: update)
         values = update.expressions(timezone.now())
         with max_attempts_checked(self, update):
-            jobs = update_returning(self, self._unique_jobs_kept(values) if _rekeys(update) else values)
-            # Unique jobs were left as they were, for their keys change too: job by job.
-            kept = [job.pk for job in jobs if job.unique_key is not None]
-            if kept:
-                rekeyed = {job.pk: job for job in update_unique_jobs(self.filter(pk__in=kept), update)}
-                jobs = [rekeyed.get(job.pk, job) for job in jobs]
+            if not _rekeys(update):
+                jobs = update_returning(self, values)
+            else:
+                jobs = update_returning(self, self._unique_jobs_kept(values))
+                # Unique jobs were left as they were, for their keys change too: job by job.
+                kept = [job.pk for job in jobs if job.unique_key is not None]
+                if kept:
+                    rekeyed = {job.pk: job for job in update_unique_jobs(self.filter(pk__in=kept), update)}
+                    jobs = [rekeyed.get(job.pk, job) for job in jobs]
         return sorted(jobs, key=lambda job: job.pk)
 
     @reports("update")
@@ -338,7 +341,7 @@ class JobQuerySet(models.QuerySet[Any]):
             batch = prunable.order_by().values("pk")[:batch_size]
             # The outer statement repeats the conditions: PostgreSQL re-checks them on a row
             # changed since the batch was chosen, so a job retried meanwhile is kept.
-            deleted: int = prunable.filter(pk__in=batch).order_by()._raw_delete(self.db) or 0
+            deleted = prunable.filter(pk__in=batch)._delete_rows()
             total += deleted
             if deleted < batch_size:
                 return total
