@@ -19,6 +19,7 @@ A word the rules cannot read raises ``ValidationError`` saying what is wrong.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ def search_condition(text: str, *, using: str, workers: Workers) -> models.Q:
     """The jobs ``text`` finds on database ``using``, as one ``Q``; ``ValidationError`` when it is wrong."""
     if "\x00" in text:
         raise ValidationError("A search cannot hold a NUL character.")
+    workers = functools.cache(workers)  # one look-up of the worker paths, however many words need it
     words = [word.replace('"', "") for word in WORD.findall(text)]
     if not any(FILTER.match(word) for word in words):
         return plain_condition(text.strip(), using=using, workers=workers)

@@ -116,7 +116,21 @@ def job_span(job: TracedJob) -> JobSpan:
     provider = trace.get_tracer_provider()
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return _NO_SPAN
-    return OpenTelemetryJobSpan(job, provider.get_tracer(TRACER_NAME))
+    return OpenTelemetryJobSpan(job, tracer_of(provider))
+
+
+#: The tracer of the last provider asked: ``get_tracer`` builds its scope and touches the
+#: warning filters on each call, so it is asked once per provider, not once per job.
+_tracers: dict[Any, Any] = {}
+
+
+def tracer_of(provider: Any) -> Any:
+    """The ``django_oban`` tracer of ``provider`` (asked of it once, as long as it stays the provider)."""
+    tracer = _tracers.get(provider)
+    if tracer is None:
+        _tracers.clear()
+        tracer = _tracers[provider] = provider.get_tracer(TRACER_NAME)
+    return tracer
 
 
 def enqueue_context(job: TracedJob) -> Any:
