@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import router, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from .changes import clean_name
+from .conditions import is_postgresql
 from .conf import oban_settings
 from .managing import record
 from .models import Job, Node, QueueControl
@@ -120,7 +121,7 @@ def live_views(using: str = "default") -> dict[str, dict[str, dict[str, Any]]]:
     Live: a heartbeat within ``RESCUE_AFTER`` seconds (by the database's clock on PostgreSQL);
     of several runs of a name, the latest.
     """
-    now = Now() if connections[using].vendor == "postgresql" else timezone.now()
+    now = Now() if is_postgresql(using) else timezone.now()
     rows = Node.objects.using(using).filter(heartbeat_at__gte=now - timedelta(seconds=oban_settings.RESCUE_AFTER))
     return dict(rows.order_by("started_at").values_list("name", "queues"))
 

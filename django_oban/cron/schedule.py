@@ -25,6 +25,8 @@ from cronsim import CronSim, CronSimError
 from django.db import connections
 from django.utils import timezone
 
+from ..conditions import is_postgresql
+
 #: The ``@`` aliases and the 5-field expression each stands for (``@reboot`` has none).
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -115,7 +117,7 @@ class Schedule:
 
 def database_now(using: str = "default") -> datetime:
     """The current time by the database's clock on PostgreSQL (every node agrees), else Python's."""
-    if connections[using].vendor != "postgresql":
+    if not is_postgresql(using):
         return timezone.now()
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT now()")

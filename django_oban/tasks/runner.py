@@ -55,7 +55,7 @@ def options_of(job: Job) -> TaskOptions:
     return task_options(options if isinstance(options, dict) else {}, job.worker)
 
 
-def call_task(job: Job, result: TaskResult[Any]) -> Any:
+def call_task(result: TaskResult[Any]) -> Any:
     """Call the task function with the job's arguments (and its context if it takes one)."""
     task = result.task
     args = list(result.args)
@@ -105,7 +105,7 @@ class TaskWorker(Worker):
         task_started.send(sender=ObanBackend, task_result=result)
         token = running_job.set(job)
         try:
-            value = call_task(job, result)
+            value = call_task(result)
             outcome = value if isinstance(value, (Cancel, Snooze)) else Record(json_value(value))
         except BaseException as exc:
             status = TaskResultStatus.FAILED if job.attempt >= job.max_attempts else TaskResultStatus.READY
