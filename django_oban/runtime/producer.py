@@ -75,12 +75,19 @@ class Producer:
         self.claimed: set[int] = set()
         #: Whether a round failed: its claim may have committed with the rows never received.
         self.round_failed = False
-        #: Claim for fewer free slots than this only after ``LINGER`` or once nothing runs.
-        self.batch = max(1, limit // 2)
-        self.threads = [
-            threading.Thread(target=self._work, name=f"oban-{queue}-{n}", daemon=True) for n in range(limit)
-        ]
+        self.threads = self._job_threads(0, limit)
         self.thread = threading.Thread(target=self._produce, name=f"oban-producer-{queue}", daemon=True)
+
+    @property
+    def batch(self) -> int:
+        """Claim for fewer free slots than this only after ``LINGER`` or once nothing runs."""
+        return max(1, self.limit // 2)
+
+    def _job_threads(self, first: int, end: int) -> list[threading.Thread]:
+        """Job threads numbered ``first`` to ``end - 1`` (not started)."""
+        return [
+            threading.Thread(target=self._work, name=f"oban-{self.queue}-{n}", daemon=True) for n in range(first, end)
+        ]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -96,11 +103,8 @@ class Producer:
         with self.lock:
             if (paused, limit) == (self.paused, self.limit):
                 return
-            self.paused, self.limit, self.batch = paused, limit, max(1, limit // 2)
-            added = [
-                threading.Thread(target=self._work, name=f"oban-{self.queue}-{n}", daemon=True)
-                for n in range(len(self.threads), limit)
-            ]
+            self.paused, self.limit = paused, limit
+            added = self._job_threads(len(self.threads), limit)
             self.threads += added
         for thread in added:
             thread.start()
