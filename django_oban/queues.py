@@ -49,6 +49,24 @@ class Control:
     limit: int | None
 
 
+#: Each change to a queue, by operation name: its past tense, as reports say it.
+CHANGED = {"pause": "Paused", "resume": "Resumed", "scale": "Scaled"}
+
+
+def change_queue(operation: str, queue: str, *, node: str | None = None, limit: Any = None) -> int:
+    """``pause_queue``, ``resume_queue`` or ``scale_queue`` (with ``limit``) by ``operation``'s name."""
+    if operation == "scale":
+        return scale_queue(queue, limit=limit, node=node)
+    return (pause_queue if operation == "pause" else resume_queue)(queue, node=node)
+
+
+def describe_change(operation: str, queue: str, node: str | None, limit: int | None) -> str:
+    """``Paused queue 'mailers' on every node``, ``Scaled queue 'mailers' to 20 on node 'web-1'``."""
+    where = "on every node" if node is None else f"on node {node!r}"
+    to = f" to {limit}" if operation == "scale" else ""
+    return f"{CHANGED[operation]} queue {queue!r}{to} {where}"
+
+
 def pause_queue(queue: str, *, node: str | None = None) -> int:
     """Stop claiming jobs of ``queue`` on every node (or on ``node``); running jobs finish normally.
 

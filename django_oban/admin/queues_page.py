@@ -22,14 +22,12 @@ from django.utils.translation import ngettext
 
 from ..managing import managed_by
 from ..models import Job
-from ..queues import MAX_LIMIT, pause_queue, queue_status, resume_queue, scale_queue
+from ..queues import CHANGED, MAX_LIMIT, change_queue, describe_change, queue_status
 from ..states import JobState
 from .permissions import JobModelAdmin
 
 PAGE_TEMPLATE = "admin/django_oban/job/queues.html"
 CONFIRM_TEMPLATE = "admin/django_oban/job/queue_confirm.html"
-#: Each operation: its button and the past tense that reports it.
-OPERATIONS = {"pause": ("Pause", "Paused"), "resume": ("Resume", "Resumed"), "scale": ("Scale", "Scaled")}
 
 
 class QueuesPageMixin(JobModelAdmin):
@@ -68,10 +66,7 @@ class QueuesPageMixin(JobModelAdmin):
         operation, queue, node, limit = change["operation"], change["queue"], change["node"], change["limit"]
         try:
             with managed_by("admin", request.user), transaction.atomic():
-                if operation == "scale":
-                    count = scale_queue(queue, limit=limit, node=node)
-                else:
-                    count = (pause_queue if operation == "pause" else resume_queue)(queue, node=node)
+                count = change_queue(operation, queue, node=node, limit=limit)
                 LogEntry.objects.create(
                     user_id=cast(int, request.user.pk), content_type=ContentType.objects.get_for_model(Job),
                     object_id=None, object_repr=f"queue {queue}"[:200], action_flag=CHANGE,
@@ -90,7 +85,7 @@ class QueuesPageMixin(JobModelAdmin):
 def posted_change(data: Any) -> dict[str, Any] | str:
     """The change a form posted (operation, queue, node or ``None``, limit or ``None``), or why it is not one."""
     operation, queue, node = data.get("operation"), data.get("queue", ""), data.get("node") or None
-    if operation not in OPERATIONS:
+    if operation not in CHANGED:
         return "Nothing changed: no such queue operation."
     if not queue.strip():
         return "Nothing changed: no queue given."
@@ -105,9 +100,7 @@ def posted_change(data: Any) -> dict[str, Any] | str:
 
 def describe(change: dict[str, Any]) -> str:
     """``Paused queue 'mailers' on every node``, ``Scaled queue 'mailers' to 20 on node 'web-1'``."""
-    where = "on every node" if change["node"] is None else f"on node {change['node']!r}"
-    limit = f" to {change['limit']}" if change["operation"] == "scale" else ""
-    return f"{OPERATIONS[change['operation']][1]} queue {change['queue']!r}{limit} {where}"
+    return describe_change(change["operation"], change["queue"], change["node"], change["limit"])
 
 
 def queue_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

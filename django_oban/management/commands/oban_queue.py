@@ -10,11 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_oban.management.arguments import parse_int, parse_name
 from django_oban.managing import managed_by
-from django_oban.queues import MAX_LIMIT, pause_queue, queue_status, resume_queue, scale_queue
+from django_oban.queues import MAX_LIMIT, change_queue, describe_change, queue_status
 from django_oban.states import JobState
-
-#: Each change: what it is called in the past tense.
-CHANGES = {"pause": "Paused", "resume": "Resumed", "scale": "Scaled"}
 
 
 class Command(BaseCommand):
@@ -46,10 +43,7 @@ class Command(BaseCommand):
         limit = None if options["limit"] is None else parse_int(options["limit"], "--limit", minimum=1)
         try:
             with managed_by("command"):
-                if action == "scale":
-                    nodes = scale_queue(name, limit=limit, node=node)  # type: ignore[arg-type]
-                else:
-                    nodes = (pause_queue if action == "pause" else resume_queue)(name, node=node)
+                nodes = change_queue(action, name, node=node, limit=limit)
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         report = {"operation": action, "queue": name, "node": node, "limit": limit, "nodes": nodes}
@@ -66,11 +60,10 @@ class Command(BaseCommand):
 
 def describe(report: dict[str, Any]) -> str:
     """``Paused queue 'mailers' on every node (2 live nodes run it).``"""
-    where = "on every node" if report["node"] is None else f"on node {report['node']!r}"
-    limit = f" to {report['limit']}" if report["operation"] == "scale" else ""
     count = report["nodes"]
     nodes = f"{count} live node runs it" if count == 1 else f"{count} live nodes run it"
-    return f"{CHANGES[report['operation']]} queue {report['queue']!r}{limit} {where} ({nodes})."
+    change = describe_change(report["operation"], report["queue"], report["node"], report["limit"])
+    return f"{change} ({nodes})."
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
