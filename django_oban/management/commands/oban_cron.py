@@ -12,6 +12,7 @@ from django.db import DatabaseError
 
 from django_oban.cron import schedule, slots
 from django_oban.cron.entries import CronConfigError, CronEntry, configured_entries, configured_timezone
+from django_oban.management import tables
 
 
 class Command(BaseCommand):
@@ -84,9 +85,4 @@ def render(listing: dict[str, Any]) -> str:
         ]
         for entry in listing["entries"]
     ]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join([f"Time zone {listing['timezone']}, now {listing['now']}.", *lines])
+    return f"Time zone {listing['timezone']}, now {listing['now']}.\n" + tables.render_table([header, *rows])

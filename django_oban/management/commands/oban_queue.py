@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_oban.management import tables
 from django_oban.management.arguments import parse_int, parse_name
 from django_oban.managing import managed_by
 from django_oban.queues import MAX_LIMIT, change_queue, describe_change, queue_status
@@ -75,9 +76,4 @@ def render_table(rows: list[dict[str, Any]]) -> str:
          *(str(row["counts"][state]) for state in JobState.values)]
         for row in rows
     ]
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) if n < 3 else cell.rjust(width) for n, (cell, width) in
-                  enumerate(zip(line, widths, strict=True))).rstrip()
-        for line in lines
-    )
+    return tables.render_table(lines, right=range(3, len(header)))

@@ -12,6 +12,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from django_oban.conf import oban_settings
+from django_oban.management import tables
 from django_oban.models import Job
 from django_oban.states import JobState
 
@@ -68,15 +69,8 @@ def render_table(stats: dict[str, Any]) -> str:
         for name, queue in stats["queues"].items()
     ]
     rows.append(["(all)", *map(str, stats["states"].values()), str(stats["total"]), ""])
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        # Names left-aligned, counts right-aligned.
-        padded = [cell.rjust(width) for cell, width in zip(cells, widths, strict=True)]
-        padded[0], padded[-1] = cells[0].ljust(widths[0]), cells[-1].ljust(widths[-1])
-        return "  ".join(padded).rstrip()
-
-    return "\n".join(line(row) for row in [header, *rows])
+    # Names left-aligned, counts right-aligned.
+    return tables.render_table([header, *rows], right=range(1, len(header) - 1))
 
 
 def format_age(seconds: float | None) -> str:
