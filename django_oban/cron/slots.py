@@ -23,7 +23,7 @@ TABLE = "oban_cron_slots"
 #: How late a slot may still be inserted: a slot older than this when a leader first sees it
 #: (the cluster was down, or no node led) is skipped, never replayed.
 WINDOW = timedelta(seconds=60)
-#: How long a slot's row is kept; far longer than ``WINDOW``, after which no one looks at it.
+#: How long a slot's row is kept (``prune``); far longer than ``WINDOW``, after which no one looks at it.
 RETENTION = timedelta(days=1)
 
 INSERT_SQL = f"INSERT INTO {TABLE} (entry, slot, inserted_at) VALUES (%s, %s, %s) ON CONFLICT (entry, slot) DO NOTHING"
@@ -49,11 +49,20 @@ def insert_slot(entry: CronEntry, slot: str, now: datetime, using: str = "defaul
             cursor.execute(INSERT_SQL, [entry.key, slot, connection.ops.adapt_datetimefield_value(now)])
             if cursor.rowcount != 1:
                 return None
-            cursor.execute(PRUNE_SQL, [connection.ops.adapt_datetimefield_value(now - RETENTION)])
         job = entry.new_job(slot)
         job.save(using=using)
     logger.info("cron entry %r inserted job %s for slot %s", entry.expression, job.pk, slot)
     return job
+
+
+def prune(using: str = "default") -> int:
+    """Delete the slot rows older than ``RETENTION`` by the database's clock (the leader's prune
+    thread calls it); how many."""
+    connection = connections[using]
+    cutoff = connection.ops.adapt_datetimefield_value(schedule.database_now(using) - RETENTION)
+    with connection.cursor() as cursor:
+        cursor.execute(PRUNE_SQL, [cutoff])
+        return cursor.rowcount
 
 
 def last_slots(using: str = "default") -> dict[str, str]:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 from ..conf import oban_settings
+from ..cron import slots
 from ..cron.entries import configured_entries
-from ..cron.slots import CronScheduler
 from ..models import Job
 from . import control, database, nodes, notifier
 from .execution import set_cancelled
@@ -75,7 +75,7 @@ class Runner:
         )
         self.producers = {name: Producer(self, name, limit) for name, limit in self.queues.items()}
         #: ``OBAN["CRON"]``: checked here (``CronConfigError``) so that a bad entry stops the start.
-        self.cron = CronScheduler(configured_entries())
+        self.cron = slots.CronScheduler(configured_entries())
         self.running: dict[int, Job] = {}
         #: Set when the queue controls changed (a notification): the housekeeper applies them now.
         self.controls_changed = threading.Event()
@@ -223,7 +223,7 @@ class Runner:
             self.pruner.join(PRUNE_JOIN_TIMEOUT)
 
     def _prune(self) -> None:
-        """Delete finished jobs older than ``prune_after`` and long-dead nodes' rows.
+        """Delete finished jobs older than ``prune_after``, long-dead nodes' rows and old cron slots' rows.
 
         On a thread and connection of its own, so that a long prune never delays the
         heartbeat, staging or rescue.
@@ -231,6 +231,7 @@ class Runner:
         try:
             Job.objects.prune(self.prune_after)
             nodes.forget_dead(self.forget_nodes_after)
+            slots.prune()
         except Exception:
             logger.warning("pruning failed", exc_info=True)
         finally:

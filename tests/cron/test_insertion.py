@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from django_oban.cron import schedule
 from django_oban.cron.entries import configured_entries
-from django_oban.cron.slots import CronScheduler, insert_slot, slot_id
+from django_oban.cron.slots import RETENTION, CronScheduler, insert_slot, last_slots, prune, slot_id
 from django_oban.models import Job
 from django_oban.runtime.runner import Runner
 from django_oban.states import JobState
@@ -144,3 +144,12 @@ def test_a_cron_job_is_managed_like_any_other_and_the_slot_stays_done(clock) -> 
     assert job.meta == {"cron": "@hourly", "cron_slot": "2026-01-01T10:00:00+00:00", "note": "moved"}
     assert hourly.tick() == [] and scheduler(("@hourly", NOOP)).tick() == []
     assert Job.objects.count() == 1
+
+
+def test_prune_deletes_the_slot_rows_older_than_the_retention_and_keeps_the_others(clock) -> None:
+    old, recent = configured_entries_of(("@hourly", NOOP), ("@daily", NOOP))
+    insert_slot(old, slot_id(clock.now - RETENTION - timedelta(hours=1)), clock.now - RETENTION - timedelta(minutes=1))
+    insert_slot(recent, slot_id(clock.now - timedelta(hours=1)), clock.now - RETENTION + timedelta(minutes=1))
+    assert prune() == 1
+    assert list(last_slots()) == [recent.key]
+
