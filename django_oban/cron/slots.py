@@ -62,7 +62,8 @@ def prune(using: str = "default") -> int:
     cutoff = connection.ops.adapt_datetimefield_value(schedule.database_now(using) - RETENTION)
     with connection.cursor() as cursor:
         cursor.execute(PRUNE_SQL, [cutoff])
-        return cursor.rowcount
+        deleted: int = cursor.rowcount
+    return deleted
 
 
 def last_slots(using: str = "default") -> dict[str, str]:
