@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
@@ -226,20 +227,24 @@ def _claim_portable(queue: str, limit: int, node: str, using: str) -> list[Job]:
             .order_by("priority", "scheduled_at", "id")[:limit]
         )
         for job in jobs:
-            job.state = JobState.EXECUTING
-            job.attempt += 1
-            job.max_attempts = max(job.max_attempts, job.attempt)
-            job.attempted_at = now
-            history = job.attempted_by if isinstance(job.attempted_by, list) else []
-            job.attempted_by = [*history, node][-ATTEMPTED_BY_LIMIT:]
-            Job.objects.using(using).filter(pk=job.pk, state=JobState.AVAILABLE).update(
-                state=job.state,
-                attempt=job.attempt,
-                max_attempts=job.max_attempts,
-                attempted_at=now,
-                attempted_by=job.attempted_by,
-            )
+            Job.objects.using(using).filter(pk=job.pk, state=JobState.AVAILABLE).update(**start_attempt(job, node, now))
     return jobs
+
+
+def start_attempt(job: Job, node: str, now: datetime) -> dict[str, Any]:
+    """Make ``job`` (in memory) executing for ``node`` from ``now``, as the claim does; the values to write.
+
+    The portable twin of ``CLAIM_SQL``'s ``SET``: the attempt counted, ``max_attempts`` at least
+    that, ``attempted_by`` capped at ``ATTEMPTED_BY_LIMIT`` entries (one written by hand replaced).
+    """
+    history = job.attempted_by if isinstance(job.attempted_by, list) else []
+    job.state = JobState.EXECUTING
+    job.attempt += 1
+    job.max_attempts = max(job.max_attempts, job.attempt)
+    job.attempted_at = now
+    job.attempted_by = [*history, node][-ATTEMPTED_BY_LIMIT:]
+    fields = ("state", "attempt", "max_attempts", "attempted_at", "attempted_by")
+    return {name: getattr(job, name) for name in fields}
 
 
 def acknowledge(outcomes: Sequence[Outcome], using: str = "default") -> None:

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from ..models import Job
 from ..states import JobState
-from .database import ATTEMPTED_BY_LIMIT, acknowledge
+from .database import acknowledge, start_attempt
 from .execution import Outcome, execute
 
 #: Node name recorded in ``attempted_by`` for jobs run inline.
@@ -25,19 +25,7 @@ def claim_job(job: Job) -> Job | None:
         )
         if row is None:
             return None
-        history = row.attempted_by if isinstance(row.attempted_by, list) else []
-        row.state = JobState.EXECUTING
-        row.attempt += 1
-        row.max_attempts = max(row.max_attempts, row.attempt)
-        row.attempted_at = timezone.now()
-        row.attempted_by = [*history, INLINE_NODE][-ATTEMPTED_BY_LIMIT:]
-        Job.objects.filter(pk=row.pk).update(
-            state=row.state,
-            attempt=row.attempt,
-            max_attempts=row.max_attempts,
-            attempted_at=row.attempted_at,
-            attempted_by=row.attempted_by,
-        )
+        Job.objects.filter(pk=row.pk).update(**start_attempt(row, INLINE_NODE, timezone.now()))
     return row
 
 
