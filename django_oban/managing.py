@@ -17,7 +17,6 @@ An operation made of others (``run_now`` is an update) is reported once, as itse
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,12 +24,10 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from .signals import jobs_managed
+from .signals import send_jobs_managed
 
 #: The surfaces that manage jobs: ``source`` of ``jobs_managed``.
 SOURCES = ("api", "admin", "command")
-
-logger = logging.getLogger("django_oban.signals")
 
 _Params = ParamSpec("_Params")
 _Result = TypeVar("_Result")
@@ -132,13 +129,3 @@ def changed(result: Any) -> tuple[int, list[int] | None]:
         ids = [row.pk for row in result if not getattr(row, "conflict", False)]
         return len(ids), ids
     return int(result), None
-
-
-def send_jobs_managed(
-    operation: str, count: int, ids: list[int] | None, *, source: str, user: Any, **details: Any
-) -> None:
-    """Send ``jobs_managed`` now; a receiver that raises is logged, never raised."""
-    responses = jobs_managed.send_robust(sender=operation, count=count, ids=ids, source=source, user=user, **details)
-    for receiver, response in responses:
-        if isinstance(response, Exception):
-            logger.error("jobs_managed receiver %r failed for %s", receiver, operation, exc_info=response)

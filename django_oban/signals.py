@@ -43,8 +43,20 @@ def send_enqueued(jobs: Iterable[Any]) -> None:
     A receiver that raises is logged: the job is inserted whatever receivers do.
     """
     for job in jobs:
-        if job.conflict:
-            continue
-        for receiver, response in job_enqueued.send_robust(sender=type(job), job=job):
-            if isinstance(response, Exception):
-                logger.error("job_enqueued receiver %r failed for job %s", receiver, job.pk, exc_info=response)
+        if not job.conflict:
+            send_logged(job_enqueued, "job_enqueued", f"job {job.pk}", sender=type(job), job=job)
+
+
+def send_jobs_managed(
+    operation: str, count: int, ids: list[int] | None, *, source: str, user: Any, **details: Any
+) -> None:
+    """Send ``jobs_managed`` now; a receiver that raises is logged, never raised."""
+    kwargs = {"count": count, "ids": ids, "source": source, "user": user, **details}
+    send_logged(jobs_managed, "jobs_managed", operation, sender=operation, **kwargs)
+
+
+def send_logged(signal: Signal, name: str, about: str, *, sender: Any, **kwargs: Any) -> None:
+    """``signal.send_robust``; each receiver that raised is logged: "<name> receiver … failed for <about>"."""
+    for receiver, response in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(response, Exception):
+            logger.error("%s receiver %r failed for %s", name, receiver, about, exc_info=response)
