@@ -1,4 +1,4 @@
-"""Conditions on jobs that depend on the database's features: the tag filter, and which engine runs."""
+"""Conditions on jobs that depend on the database's features: tags and nodes in JSON lists, and which engine runs."""
 
 from __future__ import annotations
 
@@ -23,11 +23,20 @@ def tag_condition(tag: str, using: str) -> models.Q:
         raise ValidationError({"tag": [f"tag {exc}."]}) from None
     if not normalized:
         return models.Q(pk__in=[])  # a blank tag: no job carries one
-    tag = normalized[0]
+    return list_contains("tags", normalized[0], using)  # the GIN index oban_jobs_tags on PostgreSQL
+
+
+def node_condition(node: str, using: str) -> models.Q:
+    """Jobs attempted by ``node`` (one of the names in ``attempted_by``)."""
+    return list_contains("attempted_by", node, using)
+
+
+def list_contains(field: str, text: str, using: str) -> models.Q:
+    """The JSON list ``field`` holds the string ``text``, on database ``using``."""
     if connections[using].features.supports_json_field_contains:
-        return models.Q(tags__contains=[tag])  # the GIN index oban_jobs_tags on PostgreSQL
-    # SQLite has no JSON containment; tags are stored as a JSON array of strings.
-    return models.Q(tags__icontains=json.dumps(tag))
+        return models.Q(**{f"{field}__contains": [text]})
+    # SQLite has no JSON containment; the lists are stored as JSON arrays of strings.
+    return models.Q(**{f"{field}__icontains": json.dumps(text)})
 
 
 def is_postgresql(using: str) -> bool:

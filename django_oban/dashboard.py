@@ -26,9 +26,8 @@ from django.db import models
 from django.db.models.functions import Mod, TruncMinute
 from django.utils import timezone
 
-from .conditions import is_postgresql
+from .conditions import is_postgresql, node_condition
 from .querysets import FINISHED_AT, JobQuerySet
-from .search import node_condition
 from .states import FINISHED_STATES
 
 #: How far back the throughput and timings look.

@@ -27,11 +27,11 @@ from math import isfinite
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connections, models
+from django.db import models
 from django.db.models.fields.json import KeyTransform
 
 from .changes import PRIORITY_RANGE
-from .conditions import tag_condition
+from .conditions import node_condition, tag_condition
 from .records import MAX_ID
 from .states import JobState
 
@@ -143,14 +143,6 @@ def json_condition(name: str, path: list[str], text: str) -> models.Q:
     for value in candidates:
         condition |= models.Q(expression.get_lookup("exact")(expression, value))
     return condition
-
-
-def node_condition(node: str, using: str) -> models.Q:
-    """Jobs attempted by ``node`` (one of the names in ``attempted_by``)."""
-    if connections[using].features.supports_json_field_contains:
-        return models.Q(attempted_by__contains=[node])
-    # SQLite has no JSON containment; attempted_by is stored as a JSON array of strings.
-    return models.Q(attempted_by__icontains=json.dumps(node))
 
 
 def job_id(text: str) -> int | None:
