@@ -277,12 +277,12 @@ def update_unique_jobs(jobs: models.QuerySet[Any], update: Update) -> list[Any]:
     manager = jobs.model._default_manager.db_manager(jobs.db)
     with transaction.atomic(using=jobs.db):
         locked = list(jobs.select_for_update().order_by("pk"))
-        too_low = [job.pk for job in locked if update.for_job(job).get("max_attempts", job.max_attempts) < job.attempt]
+        plans = [(job, update.for_job(job)) for job in locked]
+        too_low = [job.pk for job, values in plans if values.get("max_attempts", job.max_attempts) < job.attempt]
         if too_low:
             raise max_attempts_error(too_low)
         now = timezone.now()
-        for job in locked:
-            values = update.for_job(job)
+        for job, values in plans:
             for name, value in values.items():
                 setattr(job, name, value)
             if "scheduled_at" in values:
