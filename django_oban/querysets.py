@@ -28,6 +28,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .conditions import is_postgresql, tag_condition
+from .inserts import insert_returning_ids
 from .managing import reports
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
 from .records import MAX_ID
@@ -36,7 +37,6 @@ from .statements import (
     distinct_queues,
     distinct_workers,
     insert_log_rows,
-    insert_returning_ids,
     max_attempts_checked,
     prune_cutoff,
     retry_values,
@@ -207,7 +207,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """Insert new jobs, already validated (``Job.prepare_for_insert``), in one statement.
 
         Sets each job's id; sends no signal. On PostgreSQL one ``INSERT … SELECT … RETURNING``
-        (``statements.insert_returning_ids``; a second one for jobs given their own ids, as
+        (``inserts.insert_returning_ids``; a second one for jobs given their own ids, as
         ``bulk_create`` splits them), elsewhere ``bulk_create``.
         """
         if not jobs:
