@@ -1,8 +1,9 @@
 """The job list: its columns, the counts by state above it, a paginator that reuses them, and search.
 
-Built to stay fast on millions of jobs: the page counts the table once (the counts by state,
-one ``GROUP BY`` on the ``(state, queue)`` index, also give the paginator its total when the
-list is unfiltered or filtered by state alone), and a search (``django_oban.search``) filters on indexed columns.
+Built to stay fast on tens of millions of jobs: counts are bounded (``django_oban.counting``:
+exact up to 100,000, the planner's estimate beyond, shown with "≈"), the counts by state also
+give the paginator its total when the list is unfiltered or filtered by state alone, and a
+search (``django_oban.search``) filters on indexed columns.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from ..counting import Count, bounded_count, bounded_counts_by_state, total
 from ..models import Job
 from ..querysets import JobQuerySet
 from ..search import search_condition
@@ -39,8 +41,13 @@ STATE_COLOURS: dict[str, str] = {
     JobState.CANCELLED: "#6b7280",
 }
 
+#: A filtered list is counted exactly up to this many jobs (a tenth of the counts by state's
+#: bound: on a wide filter PostgreSQL then plans a scan that stops early, not a bitmap of every match).
+LIST_EXACT_UP_TO = 10_000
+
+
 class StateCounts:
-    """The count of jobs in each state, from one ``GROUP BY`` query, run when first needed.
+    """The bounded count of jobs in each state, a query per state, run when first needed.
 
     Iterating gives ``(state, count, URL of the list filtered to that state)`` for every state.
     """
@@ -49,11 +56,11 @@ class StateCounts:
         self.jobs = jobs
 
     @cached_property
-    def by_state(self) -> dict[str, int]:
+    def by_state(self) -> dict[str, Count]:
         """Every state, with its count of jobs."""
-        return {**dict.fromkeys(JobState.values, 0), **self.jobs.count_by_state()}
+        return bounded_counts_by_state(self.jobs)
 
-    def __iter__(self) -> Iterator[tuple[str, int, str]]:
+    def __iter__(self) -> Iterator[tuple[str, Count, str]]:
         url = reverse("admin:django_oban_job_changelist")
         return iter([(state, count, f"{url}?state__exact={state}") for state, count in self.by_state.items()])
 
@@ -62,17 +69,25 @@ class StateCountingPaginator(Paginator):  # type: ignore[type-arg]
     """The change list's paginator; it holds the counts by state shown above the list.
 
     ``known_count`` is the total when the counts by state already tell it, so the table is
-    counted once per page, not twice.
+    counted once per page, not twice; otherwise the list is counted with a bound. ``counted``
+    says whether the total is exact (the page shows "≈" when it is not).
     """
 
-    def __init__(self, *args: Any, state_counts: StateCounts, known_count: int | None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, state_counts: StateCounts, known_count: Count | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.state_counts = state_counts
         self.known_count = known_count
 
     @cached_property
+    def counted(self) -> Count:
+        """The total of the list, exact or estimated."""
+        if self.known_count is not None:
+            return self.known_count
+        return bounded_count(self.object_list, exact_up_to=LIST_EXACT_UP_TO)  # type: ignore[arg-type]
+
+    @cached_property
     def count(self) -> int:
-        return self.known_count if self.known_count is not None else super().count
+        return self.counted.value
 
 
 def state_filtered(request: HttpRequest) -> tuple[bool, str | None]:
@@ -159,6 +174,6 @@ class JobListMixin(JobModelAdmin):
         counted, state = state_filtered(request)
         if counted:
             by_state = state_counts.by_state
-            known_count = by_state.get(state, 0) if state is not None else sum(by_state.values())
+            known_count = by_state.get(state, Count(0)) if state is not None else total(by_state.values())
         return StateCountingPaginator(queryset, per_page, orphans, allow_empty_first_page,
                                       state_counts=state_counts, known_count=known_count)
