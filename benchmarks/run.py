@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from benchmarks import scenarios  # noqa: E402
+from benchmarks import large, scenarios  # noqa: E402
 from benchmarks.systems import SYSTEMS, System  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 SIDE_BY_SIDE = ["execution", "enqueue_one", "enqueue_bulk", "pickup"]
-OBAN_ONLY = ["bulk", "cancellation", "memory"]
+OBAN_ONLY = ["bulk", "cancellation", "memory", "large"]
 CONCURRENCIES = (1, 10, 50)
 
 
@@ -94,9 +94,12 @@ class Results:
         if not peers:
             return None
         ratios = []
-        for number, value in enumerate(self.rounds[scenario, system]):
-            figures = [self.rounds[scenario, peer][number] for peer in peers
-                       if len(self.rounds[scenario, peer]) > number]
+        values = self.rounds[scenario, system]
+        for number, value in enumerate(values):
+            # A figure of the last round only (the big table) is compared with the peers' last round.
+            figures = [self.rounds[scenario, peer][index] for peer in peers
+                       if 0 <= (index := number + len(self.rounds[scenario, peer]) - len(values))
+                       < len(self.rounds[scenario, peer])]
             if not figures:
                 continue
             if scenario in self.lower:
@@ -153,6 +156,24 @@ def oban_only(results: Results, url: str, db: Any, options: argparse.Namespace, 
         start, end = scenarios.memory(db, url, options.memory_jobs)
         results.add(f"worker RSS after the first jobs, of {options.memory_jobs:,} (MB)", "django-oban", start, True)
         results.add(f"worker RSS after {options.memory_jobs:,} jobs (MB)", "django-oban", end, lower=True)
+    if "large" in chosen and last_round:
+        big_table(results, url, db, options)
+
+
+def big_table(results: Results, url: str, db: Any, options: argparse.Namespace) -> None:
+    """The admin and the claim on a table of ``--large-jobs`` jobs, filled once (last round)."""
+    size = f"{options.large_jobs:,}"
+    print(f"  filling the table with {size} jobs", flush=True)
+    results.notes[f"{size}-job table"] = f"filled by SQL in {large.fill(db, options.large_jobs):.0f} s, not timed"
+    for page, ms in large.admin_pages(options.large_jobs).items():
+        results.add(f"admin change list on {size} jobs, {page} (ms)", "django-oban", ms, lower=True)
+    retries = [large.admin_retry(db, f"queue-{number}") for number in range(3)]
+    jobs = statistics.median(count for _, count in retries)
+    results.add(f"admin retry of a filtered selection (~{jobs:,.0f} of {size} jobs) (ms)", "django-oban",
+                statistics.median(ms for ms, _ in retries), lower=True)
+    p50, p95 = scenarios.pickup(scenarios.DjangoOban(url), db, options.pickup_samples, reset=False)
+    results.add("idle pickup latency p50 (ms)", f"django-oban, {size} finished jobs in the table", p50, lower=True)
+    results.add("idle pickup latency p95 (ms)", f"django-oban, {size} finished jobs in the table", p95, lower=True)
 
 
 def run(options: argparse.Namespace, url: str) -> Results:
@@ -231,6 +252,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bulk-jobs", type=int, default=100_000, help="jobs per bulk cancel/retry/delete/update")
     parser.add_argument("--loop-jobs", type=int, default=2000, help="jobs the per-row loop runs on (rate compared)")
     parser.add_argument("--memory-jobs", type=int, default=100_000, help="jobs of the worker-memory run (last round)")
+    parser.add_argument("--large-jobs", type=int, default=10_000_000,
+                        help="jobs of the big-table scenario (admin, claim latency; last round)")
     parser.add_argument("--scenarios", nargs="+", default=SIDE_BY_SIDE + OBAN_ONLY, choices=SIDE_BY_SIDE + OBAN_ONLY)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--url", help="an existing, empty PostgreSQL database instead of a throw-away cluster")

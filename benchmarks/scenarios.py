@@ -133,9 +133,14 @@ def execution(system: System, db: psycopg.Connection[Any], jobs: int, concurrenc
     return jobs / system.span(db)
 
 
-def pickup(system: System, db: psycopg.Connection[Any], samples: int, gap: float = 0.02) -> tuple[float, float]:
-    """(p50, p95) ms from a job's insert to its start, ``samples`` jobs ``gap`` s apart, worker idle."""
-    system.reset(db)
+def pickup(
+    system: System, db: psycopg.Connection[Any], samples: int, gap: float = 0.02, reset: bool = True
+) -> tuple[float, float]:
+    """(p50, p95) ms from a job's insert to its start, ``samples`` jobs ``gap`` s apart, worker idle.
+
+    ``reset=False`` keeps the jobs already in the table (the big-table scenario)."""
+    if reset:
+        system.reset(db)
     workers = system.start_workers(10 if system.supports(10) else 1)
     latencies = []
     try:

@@ -3,6 +3,8 @@ django-oban only, so the harness cannot rot. The figures themselves are not judg
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks import run
@@ -14,7 +16,7 @@ from tests.runtime.helpers import worker_env
 def test_every_scenario_runs_and_reports_a_figure() -> None:
     options = run.parse(
         ["--jobs", "30", "--rounds", "1", "--pickup-samples", "3", "--cancel-samples", "2", "--bulk-jobs", "60",
-         "--loop-jobs", "5", "--memory-jobs", "30", "--systems", "django-oban"]
+         "--loop-jobs", "5", "--memory-jobs", "30", "--large-jobs", "3000", "--systems", "django-oban"]
     )
     results = run.run(options, worker_env()["DATABASE_URL"])
 
@@ -25,12 +27,18 @@ def test_every_scenario_runs_and_reports_a_figure() -> None:
         "idle pickup latency p95 (ms)", *(f"bulk {name}, 60 jobs (jobs/s)" for name in run.scenarios.BULK_OPERATIONS),
         "cancellation latency p50 (ms)", "cancellation latency p95 (ms)",
         "worker RSS after the first jobs, of 30 (MB)", "worker RSS after 30 jobs (MB)",
+        *(f"admin change list on 3,000 jobs, {page} (ms)" for page in run.large.PAGES),
     ]
-    assert results.scenarios() == expected
+    *scenarios, retry = results.scenarios()
+    assert scenarios == expected
+    assert re.fullmatch(r"admin retry of a filtered selection \(~\d+ of 3,000 jobs\) \(ms\)", retry)
+    expected.append(retry)
     for scenario in expected:
         for system in results.systems(scenario):
             assert results.median(scenario, system) > 0, (scenario, system)
     assert results.systems("bulk cancel, 60 jobs (jobs/s)") == ["api", "sql", "loop"]
+    big = "django-oban, 3,000 finished jobs in the table"
+    assert results.systems("idle pickup latency p95 (ms)") == ["django-oban", big]
     table = run.markdown(results, options, "header")
     assert "| django-oban |" in table and "#### bulk update_many, 60 jobs (jobs/s)" in table
 
@@ -48,3 +56,6 @@ def test_ratios_compare_with_the_best_peer_of_the_same_round() -> None:
     assert results.ratio("latency", "django-oban") == pytest.approx((1 / 3 + 1 / 4) / 2)
     # A peer is compared with the other peers, django-oban left out: 50/100 and 100/50.
     assert results.ratio("rate", "slow") == pytest.approx(1.25)
+    # A figure of the last round only (the big table) is compared with that round's peers.
+    results.add("rate", "django-oban, big table", 150.0)
+    assert results.ratio("rate", "django-oban, big table") == pytest.approx(1.5)
