@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
@@ -25,22 +24,31 @@ from .states import JobState
 EXACT_UP_TO = 100_000
 
 
-@dataclass(frozen=True)
-class Count:
-    """A count of jobs; ``exact`` is false when it is the planner's estimate of a count past the bound."""
+class Count(int):
+    """A count of jobs, an ``int``; ``exact`` is false when it is the planner's estimate of a count past the bound.
 
-    value: int
-    exact: bool = True
+    It prints with thousands separators, an estimate with "≈" before it (``≈ 9,670,573``).
+    """
+
+    exact: bool
+
+    def __new__(cls, value: int, exact: bool = True) -> Count:
+        count = super().__new__(cls, value)
+        count.exact = exact
+        return count
 
     def __str__(self) -> str:
-        figure = number_format(self.value, force_grouping=True)
+        figure = number_format(int(self), force_grouping=True)
         return figure if self.exact else f"≈ {figure}"
+
+    def __repr__(self) -> str:
+        return f"Count({int(self)}, exact={self.exact})"
 
 
 def total(counts: Iterable[Count]) -> Count:
     """The sum of ``counts``, exact when every one of them is."""
     counts = list(counts)
-    return Count(sum(count.value for count in counts), all(count.exact for count in counts))
+    return Count(sum(counts), all(count.exact for count in counts))
 
 
 def bounded_count(jobs: models.QuerySet[Any], exact_up_to: int | None = None) -> Count:
@@ -64,3 +72,18 @@ def estimated_count(jobs: models.QuerySet[Any]) -> int:
 def bounded_counts_by_state(jobs: models.QuerySet[Any], exact_up_to: int | None = None) -> dict[str, Count]:
     """Every state, in ``JobState`` order, with the bounded count of the jobs of ``jobs`` in it."""
     return {state: bounded_count(jobs.filter(state=state), exact_up_to) for state in JobState.values}
+
+
+def bounded_stats(jobs: Any) -> dict[str, dict[str, Count]]:
+    """``JobQuerySet.stats()`` with bounded counts: ``{queue: {state: count}}`` for every queue with a job.
+
+    A set PostgreSQL expects to hold at most ``EXACT_UP_TO`` jobs (one ``EXPLAIN``), and any set
+    on another database, is counted exactly by ``stats()``, one ``GROUP BY``. A bigger one is
+    counted a query per queue and state (and an ``EXPLAIN`` per count past the bound), each
+    reading at most ``EXACT_UP_TO + 1`` index entries, where a ``GROUP BY`` reads every row.
+    """
+    if not is_postgresql(jobs.db) or estimated_count(jobs) <= EXACT_UP_TO:
+        return {queue: {state: Count(count) for state, count in by_state.items()}
+                for queue, by_state in jobs.stats().items()}
+    counts = {queue: bounded_counts_by_state(jobs.filter(queue=queue)) for queue in jobs.queue_names()}
+    return {queue: by_state for queue, by_state in counts.items() if any(by_state.values())}

@@ -27,6 +27,7 @@ from django.db.models.functions import Mod, TruncMinute
 from django.utils import timezone
 
 from .conditions import is_postgresql, node_condition
+from .counting import Count, bounded_stats
 from .querysets import FINISHED_AT, JobQuerySet
 from .states import FINISHED_STATES
 
@@ -60,7 +61,7 @@ class Snapshot:
     """Everything the dashboard draws, as of ``now``."""
 
     now: datetime
-    counts: dict[str, dict[str, int]]
+    counts: dict[str, dict[str, Count]]
     running: dict[str, dict[str, int]]
     throughput: list[tuple[datetime, dict[str, int]]]
     by_queue: list[Timing] = field(default_factory=list)
@@ -76,7 +77,7 @@ def snapshot(jobs: JobQuerySet, *, node: str | None = None, now: datetime | None
     running = running_by_node(jobs.executing().order_by().values_list("queue", "attempted_by"), node)
     per_minute = throughput(recent, now)
     by_queue, by_worker = timings(recent, sum(sum(counts.values()) for _, counts in per_minute))
-    return Snapshot(now=now, counts=jobs.stats(), running=running, throughput=per_minute,
+    return Snapshot(now=now, counts=bounded_stats(jobs), running=running, throughput=per_minute,
                     by_queue=by_queue, by_worker=by_worker)
 
 

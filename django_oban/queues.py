@@ -30,6 +30,7 @@ from django.utils import timezone
 from .changes import clean_name
 from .conditions import is_postgresql
 from .conf import oban_settings
+from .counting import Count, bounded_stats
 from .managing import record
 from .models import Job, Node, QueueControl
 from .states import JobState
@@ -96,17 +97,20 @@ def queue_status() -> list[dict[str, Any]]:
     Each row: ``queue``, ``node``, ``limit``, ``paused`` and ``running`` as the node last
     reported them, ``available`` and ``counts`` (the queue's jobs by state). A queue no live
     node runs has one row with ``node`` ``None``, ``running`` 0, and the every-node setting
-    (``paused``; ``limit`` ``None`` unless scaled). Three queries, whatever the number of nodes.
+    (``paused``; ``limit`` ``None`` unless scaled). The counts are ``counting.Count`` ints, exact
+    up to 100,000 jobs per queue and state, PostgreSQL's estimate beyond (``.exact`` is then
+    false; see ``counting.bounded_stats``). Three queries (four on PostgreSQL) on a table of up
+    to 100,000 jobs, whatever the number of nodes.
     """
     using = router.db_for_read(QueueControl)
-    counts = Job.objects.using(using).stats()
+    counts = bounded_stats(Job.objects.using(using))
     views = live_views(using)
     controls = {queue: (paused, limit) for queue, paused, limit in QueueControl.objects.using(using).filter(
         node=ALL_NODES).values_list("queue", "paused", "limit")}
     queues = set(counts) | set(controls) | set(oban_settings.QUEUES) | {q for view in views.values() for q in view}
     rows = []
     for queue in sorted(queues):
-        states = counts.get(queue, dict.fromkeys(JobState.values, 0))
+        states = counts.get(queue, dict.fromkeys(JobState.values, Count(0)))
         shared = {"available": states[JobState.AVAILABLE], "counts": states}
         running = [(node, view[queue]) for node, view in sorted(views.items()) if queue in view]
         rows += [{"queue": queue, "node": node, "limit": seen.get("limit"), "paused": bool(seen.get("paused")),

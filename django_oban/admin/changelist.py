@@ -87,7 +87,7 @@ class StateCountingPaginator(Paginator):  # type: ignore[type-arg]
 
     @cached_property
     def count(self) -> int:
-        return self.counted.value
+        return int(self.counted)
 
 
 def state_filtered(request: HttpRequest) -> tuple[bool, str | None]:

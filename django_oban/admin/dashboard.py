@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from ..counting import total
 from ..dashboard import Snapshot, snapshot
 from ..models import Job, Node
 from ..querysets import JobQuerySet
@@ -84,7 +85,7 @@ def panels(data: Snapshot, filters: dict[str, str]) -> dict[str, Any]:
     counts = [(queue, link(queue=queue), [(by_state[state], link(queue=queue, state=state))
                                           for state in JobState.values])
               for queue, by_state in data.counts.items()]
-    totals = [sum(by_state[state] for by_state in data.counts.values()) for state in JobState.values]
+    totals = [total(by_state[state] for by_state in data.counts.values()) for state in JobState.values]
     return {
         "now": data.now,
         "states": [(state, STATE_COLOURS[state]) for state in JobState.values],

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -130,7 +130,8 @@ def test_status_shows_each_live_nodes_view_and_each_queue_no_node_runs() -> None
 def test_status_takes_three_queries_whatever_the_number_of_nodes(django_assert_num_queries) -> None:
     for n in range(5):
         live_node(f"web-{n}", mailers={"limit": 5, "paused": False, "running": n})
-    with django_assert_num_queries(3):
+    # Counts, nodes, controls; on PostgreSQL the EXPLAIN that finds the table small enough to count exactly.
+    with django_assert_num_queries(4 if connection.vendor == "postgresql" else 3):
         rows = django_oban.queue_status()
     assert len(rows) == 6  # default (no node), and mailers on five nodes
 
