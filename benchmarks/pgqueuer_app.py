@@ -4,23 +4,30 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
+import asyncpg
 from pgqueuer import PgQueuer
-from pgqueuer.db import PsycopgDriver
+from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
 
 
 @asynccontextmanager
 async def main() -> AsyncIterator[PgQueuer]:
-    """A PgQueuer with one entrypoint, ``noop``, that does nothing."""
-    async with await psycopg.AsyncConnection.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
-        queuer = PgQueuer(PsycopgDriver(connection))
+    """A PgQueuer with one entrypoint, ``noop``, that does nothing.
+
+    On asyncpg, PgQueuer's first driver: on psycopg's async connection, which delivers a
+    notification only during the next query, PgQueuer picked a job up about a second late.
+    """
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        queuer = PgQueuer(AsyncpgDriver(connection))
 
         @queuer.entrypoint("noop")
         async def noop(job: Job) -> None:
             return None
 
         yield queuer
+    finally:
+        await connection.close()
 
 
 if __name__ == "__main__":
