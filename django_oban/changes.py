@@ -55,6 +55,11 @@ MAX_JSON_SIZE = 16 * 1024 * 1024
 # characters: UTF-8 cannot encode them and jsonb rejects them).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
+# Names ``clean_name`` returned unchanged: the few queues and workers of an application,
+# looked up once per job inserted. Bounded: names made up per job are cleaned each time.
+_CLEAN_NAMES: set[str] = set()
+_CLEAN_NAMES_KEPT = 4096
+
 #: How a duration is written, for help texts and error messages.
 DURATION_HELP = "seconds, or a number with a unit: 30s, 5m, 2h, 1d, 1w; units combine (1h30m)"
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -132,7 +137,15 @@ def clean_name(value: Any) -> str:
     name = check_storable(value).strip()
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters long, not {len(name):,}")
+    if name == value and type(value) is str and len(_CLEAN_NAMES) < _CLEAN_NAMES_KEPT:
+        _CLEAN_NAMES.add(name)
     return name
+
+
+def is_clean_name(value: Any) -> bool:
+    """Whether ``clean_name(value)`` has returned ``value`` as it is (for a few thousand names):
+    a name known clean without checking it again."""
+    return type(value) is str and value in _CLEAN_NAMES
 
 
 def clean_json_object(value: Any) -> dict[str, Any]:

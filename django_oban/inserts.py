@@ -1,36 +1,63 @@
-"""The insert of new jobs in one statement on PostgreSQL, for ``JobQuerySet.insert_all`` alone to call."""
+"""The insert of new jobs in one statement on PostgreSQL, for ``JobQuerySet.insert_prepared`` alone to call."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns a new row of a model is inserted with, and the SQL that names and types them."""
+
+    #: The fields, each a column: all concrete fields, the primary key only if given.
+    fields: list[Any]
+    #: Per field: it is a JSON field (its values are sent as JSON text).
+    json: list[bool]
+    #: ``INSERT INTO <table> (<columns>)``.
+    insert: str
+    #: ``RETURNING <primary key>``.
+    returning: str
+    #: Per field: ``%s::<type>``, its value as one parameter.
+    scalars: list[str]
+    #: Per field: ``%s::<type>[]``, its values as one array parameter (JSON as text).
+    arrays: list[str]
+
+
+_columns: dict[tuple[type[models.Model], str, bool], Columns] = {}
 
 
 def insert_returning_ids(jobs: list[Any], using: str) -> None:
     """Insert new, validated ``jobs`` in one PostgreSQL statement; set each one's id, as ``bulk_create`` does.
 
-    Many jobs: ``INSERT … SELECT … FROM jsonb_populate_recordset(NULL::<table>, %s) RETURNING id``,
-    the rows as one JSON document (one C-encoded string; psycopg's client-side binding quotes
-    a ``text[]`` or ``timestamptz[]`` parameter element by element, in Python), typed by the
-    table's own row type, inserted and returned in the order of ``jobs``. One job: a plain
-    ``INSERT … VALUES``, which PostgreSQL plans faster. Either every job has an id (it is
-    inserted) or none has (the sequence gives them).
+    ``INSERT … SELECT … FROM unnest(%s::<type>[], …) RETURNING id``: a column whose value is
+    the same in every job (most of them in a batch of one worker's jobs) is one parameter, the
+    others one array each, bound server-side in binary (Django's cursor binds client-side, and
+    psycopg then quotes an array element by element, in Python). Rows are inserted and
+    returned in the order of ``jobs``. One job: a plain ``INSERT … VALUES``. Either every job
+    has an id (it is inserted) or none has (the sequence gives them).
     """
     connection = connections[using]
-    meta = jobs[0]._meta
-    fields = [field for field in meta.concrete_fields if field is not meta.pk or jobs[0].pk is not None]
-    quote = connection.ops.quote_name
-    table, columns = quote(meta.db_table), ", ".join(quote(field.column) for field in fields)
+    columns = columns_of(type(jobs[0]), connection, with_pk=jobs[0].pk is not None)
     if len(jobs) == 1:
-        source, param = f"VALUES ({', '.join(['%s'] * len(fields))})", _row_values(jobs[0], fields)
+        row = jobs[0].__dict__
+        source = f"VALUES ({', '.join(columns.scalars)})"
+        params = [
+            _json_text(row[field.attname]) if is_json else row[field.attname]
+            for field, is_json in zip(columns.fields, columns.json, strict=True)
+        ]
     else:
-        source = f"SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
-        param = [_rows(jobs, fields)]
-    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) {source} RETURNING {quote(meta.pk.column)}", param)
+        source, params = _unnest_source(jobs, columns)
+    with transaction.mark_for_rollback_on_error(using=using), binding_cursor(connection) as cursor:
+        cursor.execute(f"{columns.insert} {source} {columns.returning}", params)
         ids = cursor.fetchall()
     for job, (pk,) in zip(jobs, ids, strict=True):
         job.pk = pk
@@ -38,25 +65,70 @@ def insert_returning_ids(jobs: list[Any], using: str) -> None:
         job._state.db = using
 
 
-def _row_values(job: Any, fields: list[Any]) -> list[Any]:
-    """The parameters of one job's row: JSON columns as JSON text, the others as they are."""
-    values = [getattr(job, field.attname) for field in fields]
-    return [
-        json.dumps(value, ensure_ascii=False) if value is not None and isinstance(field, models.JSONField) else value
-        for field, value in zip(fields, values, strict=True)
-    ]
+def columns_of(model: type[models.Model], connection: BaseDatabaseWrapper, *, with_pk: bool) -> Columns:
+    """The ``Columns`` of ``model`` on ``connection``'s engine (worked out once per model and engine)."""
+    key = (model, connection.vendor, with_pk)
+    found = _columns.get(key)
+    if found is None:
+        meta = model._meta
+        fields = [field for field in meta.concrete_fields if field is not meta.pk or with_pk]
+        quote = connection.ops.quote_name
+        json_fields = [isinstance(field, models.JSONField) for field in fields]
+        types = [field.db_type(connection) for field in fields]
+        found = _columns[key] = Columns(
+            fields=fields,
+            json=json_fields,
+            insert=f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(field.column)) for field in fields)})",
+            returning=f"RETURNING {quote(str(meta.pk.column))}",
+            scalars=[f"%s::{db_type}" for db_type in types],
+            arrays=[
+                f"%s::{'text' if is_json else db_type}[]" for db_type, is_json in zip(types, json_fields, strict=True)
+            ],
+        )
+    return found
 
 
-def _rows(jobs: list[Any], fields: list[Any]) -> str:
-    """The JSON document of the rows of ``jobs``: an object per job, by column name."""
-    names = [(field.column, field.attname) for field in fields]
-    # A column left out of a row's object is NULL: the document carries only the values set.
-    rows = [{column: value for column, name in names if (value := job.__dict__[name]) is not None} for job in jobs]
-    return json.dumps(rows, default=_timestamp, ensure_ascii=False)
+def binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A cursor of ``connection`` (Django's wrapper: errors, query logging, execute wrappers)
+    whose parameters psycopg binds server-side, in binary where it can."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw: Any = psycopg.Cursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _timestamp(value: Any) -> str:
-    """A datetime column's value as PostgreSQL reads it (ISO 8601; naive: in the session's time zone)."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{type(value).__name__} is not a column value of a job")
-    return value.isoformat()
+def _unnest_source(jobs: list[Any], columns: Columns) -> tuple[str, list[Any]]:
+    """``SELECT <column values> FROM unnest(<arrays>)`` for the rows of ``jobs``, and its parameters."""
+    selected: list[str] = []
+    scalars: list[Any] = []
+    arrays: list[str] = []
+    lists: list[list[Any]] = []
+    rows = [job.__dict__ for job in jobs]
+    for number, field in enumerate(columns.fields):
+        values = [row[field.attname] for row in rows]
+        if columns.json[number]:
+            values = [_json_text(value) for value in values]
+        if values.count(values[0]) == len(values):
+            selected.append(columns.scalars[number])
+            scalars.append(values[0])
+            continue
+        name = f"c{len(arrays)}"
+        selected.append(f"{name}::jsonb" if columns.json[number] else name)
+        arrays.append(columns.arrays[number])
+        lists.append(values)
+    if not arrays:
+        return f"SELECT {', '.join(selected)} FROM generate_series(1, %s)", [*scalars, len(jobs)]
+    names = ", ".join(f"c{number}" for number in range(len(arrays)))
+    source = f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS rows ({names})"
+    return source, [*scalars, *lists]
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as the text sent (``None``: SQL NULL)."""
+    if value is None:
+        return None
+    if not value and type(value) in (dict, list):
+        return "{}" if type(value) is dict else "[]"
+    return _JSON.encode(value)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core import validators
 from django.db import IntegrityError, models, router, transaction
-from django.db.models.signals import post_save, pre_save
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from django.utils import timezone
 
 from .changes import state_after_rescheduling
@@ -18,7 +20,7 @@ from .conditions import is_postgresql
 from .exceptions import DuplicateJobError, JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
-from .records import clean_record
+from .records import clean_record, is_clean_new_record
 from .signals import send_enqueued
 from .states import FINISHED_STATES, JobState
 from .tracing import with_trace_context
@@ -161,6 +163,29 @@ class Job(models.Model):
         Job.objects.db_manager(using).insert_prepared([self])
         post_save.send(sender=type(self), instance=self, created=True, update_fields=None, raw=False, using=using)
 
+    @classmethod
+    def unsaved(cls, **values: Any) -> Job:
+        """A new job of ``values`` (by field attribute name), the other fields at their defaults.
+
+        The very instance ``Job(**values)`` builds, ``pre_init`` and ``post_init`` sent, without
+        Django's field by field loop: ``Worker.new()`` makes one per job enqueued.
+        """
+        names, constants, factories = _defaults(cls)
+        if not values.keys() <= names:
+            unknown = ", ".join(sorted(values.keys() - names))
+            raise TypeError(f"{cls.__name__}.unsaved() got names that are no field: {unknown}")
+        pre_init.send(sender=cls, args=(), kwargs=values)
+        job = cls.__new__(cls)
+        fields = job.__dict__
+        fields["_state"] = ModelState()
+        fields.update(constants)
+        for name, factory in factories:
+            if name not in values:
+                fields[name] = factory()
+        fields.update(values)
+        post_init.send(sender=cls, instance=job)
+        return job
+
     # Set by the worker runtime while this job runs; see ``cancelled()``.
     _cancel_event: threading.Event | None = None
 
@@ -181,9 +206,11 @@ class Job(models.Model):
     def clean(self) -> None:
         """Validate and normalise every field: the updatable ones with the rules every update
         follows (``changes.py``), the others with ``records.py``'s; ``ValidationError`` by field."""
-        cleaned = clean_record({field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields})
-        for name, value in cleaned.items():
-            setattr(self, name, value)
+        if not is_clean_new_record(self.__dict__):
+            fields = self._meta.concrete_fields
+            cleaned = clean_record({field.attname: getattr(self, field.attname) for field in fields})
+            for name, value in cleaned.items():
+                setattr(self, name, value)
         self.unique_key, self.unique_states = unique_columns(self)
         if self.attempt > self.max_attempts:
             raise max_attempts_error([self.pk] if self.pk is not None else [])
@@ -257,6 +284,20 @@ class Job(models.Model):
         if self.pk is None:
             raise ValueError("An unsaved Job has no id; save it first.")
         return type(self)._default_manager.db_manager(using or self._state.db).filter(pk=self.pk)
+
+
+@functools.cache
+def _defaults(model: type[Job]) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
+    """The attribute names of ``model``'s fields, and their defaults as ``Model.__init__`` takes
+    them: the constant ones by name, and the callables that make each of the others afresh."""
+    constants: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for field in model._meta.concrete_fields:
+        if field.has_default() and callable(field.default):
+            factories.append((field.attname, field.default))
+        else:
+            constants[field.attname] = field.get_default()
+    return frozenset(field.attname for field in model._meta.concrete_fields), constants, factories
 
 
 class Node(models.Model):

@@ -9,17 +9,29 @@ id) are checked here, so a hand-made or hand-edited ``Job`` is refused with a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from .changes import MAX_ATTEMPTS_LIMIT, UPDATABLE_FIELDS, clean_changes, clean_json_object, clean_scheduled_at
+from .changes import (
+    MAX_ATTEMPTS_LIMIT,
+    PRIORITY_RANGE,
+    UPDATABLE_FIELDS,
+    clean_changes,
+    clean_json_object,
+    clean_scheduled_at,
+    is_clean_name,
+)
 from .states import JobState
 from .unique import clean_unique
 
 MAX_ID = 2**63 - 1  # a bigint
 _STATES = frozenset(JobState.values)  # a set: looked up for every job written
 _OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at")
+_CONTAINERS = ("args", "meta", "tags", "errors", "attempted_by")
 
 
 def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,6 +52,41 @@ def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def is_clean_new_record(values: Mapping[str, Any]) -> bool:
+    """Whether ``values`` (a new job's fields by attribute name) are clean as they are: what
+    ``clean_record`` would return but for fresh copies of the empty containers.
+
+    The shape ``Worker.new()`` gives a job: names already cleaned, empty ``args``, ``meta``,
+    ``tags`` and history, times in UTC, no id, no unique options. Recognised in one pass, not
+    field by field; ``False`` says only that ``clean_record`` must decide.
+    """
+    try:
+        priority, max_attempts, attempt = values["priority"], values["max_attempts"], values["attempt"]
+        args, meta, tags, errors, attempted_by = (values[name] for name in _CONTAINERS)
+        use_tz = settings.USE_TZ
+        return (
+            values["id"] is None
+            and values["unique"] is None
+            and all(values[name] is None for name in _OPTIONAL_TIMES)
+            and values["state"] in _STATES
+            and is_clean_name(values["worker"])
+            and is_clean_name(values["queue"])
+            and type(priority) is int and priority in PRIORITY_RANGE
+            and type(max_attempts) is int and 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
+            and type(attempt) is int and 0 <= attempt <= MAX_ATTEMPTS_LIMIT
+            and type(args) is dict and not args and type(meta) is dict and not meta
+            and type(tags) is list and not tags and type(errors) is list and not errors
+            and type(attempted_by) is list and not attempted_by
+            and use_tz and _is_utc(values["inserted_at"]) and _is_utc(values["scheduled_at"])
+        )
+    except KeyError:
+        return False
+
+
+def _is_utc(value: Any) -> bool:
+    return type(value) is datetime and value.tzinfo is dt_timezone.utc
 
 
 def _clean_id(value: Any, name: str) -> int | None:

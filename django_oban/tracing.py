@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 try:
-    from opentelemetry import propagate, trace
+    from opentelemetry import context, propagate, trace
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError:
     ENABLED = False
@@ -42,9 +42,26 @@ def with_trace_context(meta: dict[str, Any]) -> dict[str, Any]:
     """``meta`` with the current trace context under ``META_KEY``, if there is one and it has none yet."""
     if not ENABLED or META_KEY in meta:
         return meta
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    carrier = current_carrier()
     return {**meta, META_KEY: carrier} if carrier else meta
+
+
+#: The last injection: the context and propagator it was made with, and what it wrote. A
+#: context never changes (a new span or baggage makes a new one), so the jobs enqueued under
+#: one context (a request, a batch) share one injection.
+_last_injection: tuple[Any, Any, dict[str, str]] = (None, None, {})
+
+
+def current_carrier() -> dict[str, str]:
+    """What the global propagator writes of the current context (a new dict each time)."""
+    global _last_injection
+    current, propagator = context.get_current(), propagate.get_global_textmap()
+    last_context, last_propagator, carrier = _last_injection
+    if current is not last_context or propagator is not last_propagator:
+        carrier = {}
+        propagator.inject(carrier, context=current)
+        _last_injection = (current, propagator, carrier)
+    return dict(carrier)
 
 
 class JobSpan:

@@ -118,7 +118,7 @@ class Worker:
         except ValueError as exc:
             field = "schedule_in" if schedule_in is not None else "scheduled_at"
             raise ValidationError({field: [f"{field} {exc}."]}) from None
-        return Job(
+        return Job.unsaved(
             worker=cls.path(),
             args={} if args is None else args,
             queue=cls.queue if queue is None else queue,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
@@ -220,3 +220,136 @@ def test_insert_all_refuses_a_saved_job_before_inserting_any():
         django_oban.insert_all([Noop.new(), saved])
 
     assert list(Job.objects.all()) == [saved]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error_field"),
+    [
+        ("priority", 12, "priority"),
+        ("priority", True, "priority"),
+        ("queue", " ", "queue"),
+        ("worker", None, "worker"),
+        ("max_attempts", 0, "max_attempts"),
+        ("args", [], "args"),
+        ("tags", "urgent", "tags"),
+        ("state", "bogus", "state"),
+        ("attempt", -1, "attempt"),
+        ("errors", "oops", "errors"),
+        ("attempted_at", "yesterday", "attempted_at"),
+        ("inserted_at", None, "inserted_at"),
+        ("unique", {"period": 0}, "unique"),
+    ],
+)
+def test_a_job_changed_after_new_is_validated_when_inserted(field, value, error_field):
+    jobs = [Noop.new(), Noop.new()]
+    setattr(jobs[1], field, value)
+
+    with pytest.raises(ValidationError) as raised:
+        django_oban.insert_all(jobs)
+    with pytest.raises(ValidationError):
+        jobs[1].save()
+
+    assert list(raised.value.message_dict) == [error_field]
+    assert not Job.objects.exists()
+
+
+def test_a_job_changed_after_new_is_normalised_when_inserted():
+    job = Noop.new()
+    job.queue, job.worker, job.tags = "  padded ", " tests.workers.Noop", ["B", " a"]
+    job.scheduled_at = datetime(2030, 1, 1, 12)  # naive: read in the current time zone
+
+    django_oban.insert_all([Noop.new(), job])
+
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.queue, stored.worker, stored.tags) == (job.queue, job.worker, job.tags) == (
+        "padded", "tests.workers.Noop", ["a", "b"]
+    )
+    assert stored.scheduled_at == job.scheduled_at == timezone.make_aware(datetime(2030, 1, 1, 12))
+    assert stored.state == JobState.SCHEDULED
+
+
+@pytest.mark.postgres
+def test_insert_all_keeps_json_values_python_finds_equal_apart():
+    args = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": 1}]  # equal in Python, not in JSON
+    jobs = [Noop.new(value) for value in args]
+
+    django_oban.insert_all(jobs)
+
+    stored = [Job.objects.get(pk=job.pk).args["a"] for job in jobs]
+    assert [(type(value), value) for value in stored] == [(int, 1), (bool, True), (float, 1.0), (int, 1)]
+
+
+@pytest.mark.parametrize("different", [0, 1, 499], ids=["first", "second", "last"])
+def test_insert_all_stores_the_one_job_that_differs_from_the_others(different):
+    jobs = [Noop.new() for _ in range(500)]
+    jobs[different].priority, jobs[different].meta, jobs[different].tags = 7, {"odd": "one"}, ["odd"]
+
+    django_oban.insert_all(jobs)
+
+    stored = {job.pk: (job.priority, job.meta, job.tags) for job in Job.objects.all()}
+    assert [stored[job.pk] for job in jobs] == [(7, {"odd": "one"}, ["odd"]) if n == different else (0, {}, [])
+                                              for n in range(500)]
+
+
+def test_insert_all_of_jobs_alike_in_every_column():
+    now = timezone.now()
+    jobs = [Noop.new({"same": True}, scheduled_at=now) for _ in range(3)]
+    for job in jobs:
+        job.inserted_at = now
+
+    django_oban.insert_all(jobs)
+
+    assert len({job.pk for job in jobs}) == 3
+    stored = Job.objects.order_by("pk")
+    assert [job.pk for job in stored] == sorted(job.pk for job in jobs)
+    assert {(job.args["same"], job.inserted_at, job.scheduled_at) for job in stored} == {(True, now, now)}
+
+
+def test_a_database_error_of_insert_all_is_djangos_and_inserts_nothing():
+    taken = Noop.enqueue()
+    clash = Noop.new()
+    clash.pk = taken.pk
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        django_oban.insert_all([Noop.new(), Noop.new(), clash])
+
+    assert list(Job.objects.all()) == [taken]
+
+
+def test_enqueue_is_one_statement(django_assert_num_queries):
+    with django_assert_num_queries(1) as captured:
+        job = Noop.enqueue({"n": 1})
+
+    assert captured.captured_queries[0]["sql"].startswith("INSERT")
+    assert Job.objects.get(pk=job.pk).args == {"n": 1}
+
+
+def test_each_job_carries_the_trace_context_it_was_inserted_in():
+    from opentelemetry import baggage, context
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("a") as a:
+        first, second = Noop.new(), Noop.new()
+        django_oban.insert_all([first, second])
+    with tracer.start_as_current_span("b") as b:
+        other = Noop.enqueue()
+        token = context.attach(baggage.set_baggage("tenant", "t1"))
+        try:
+            with_baggage = Noop.enqueue()
+        finally:
+            context.detach(token)
+    untraced = Noop.enqueue()
+
+    def span_id(job):
+        return int(job.meta["otel"]["traceparent"].split("-")[2], 16)
+
+    assert [span_id(job) for job in (first, second, other, with_baggage)] == [
+        a.get_span_context().span_id,
+        a.get_span_context().span_id,
+        b.get_span_context().span_id,
+        b.get_span_context().span_id,
+    ]
+    assert "baggage" not in other.meta["otel"] and with_baggage.meta["otel"]["baggage"] == "tenant=t1"
+    assert "otel" not in untraced.meta
+    assert first.meta["otel"] == second.meta["otel"] and first.meta["otel"] is not second.meta["otel"]

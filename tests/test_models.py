@@ -8,6 +8,7 @@ from datetime import timezone as dt_timezone
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from django_oban import JobState
@@ -150,3 +151,37 @@ def test_retrying_a_job_without_unique_options_is_one_statement(django_assert_nu
     with django_assert_num_queries(1):
         job.retry()
     assert job.state == JobState.AVAILABLE
+
+
+def test_unsaved_builds_the_job_the_constructor_builds():
+    now = timezone.now()
+    values = {"worker": "tests.workers.Noop", "args": {"a": 1}, "queue": "q", "inserted_at": now, "scheduled_at": now}
+    seen = []
+
+    def record(signal, sender, **kwargs):
+        name = "pre_init" if signal is pre_init else "post_init"
+        seen.append((name, sender, kwargs.get("args"), dict(kwargs.get("kwargs", {})), type(kwargs.get("instance"))))
+
+    pre_init.connect(record, sender=Job)
+    post_init.connect(record, sender=Job)
+    try:
+        built, fast = Job(**values), Job.unsaved(**values)
+    finally:
+        pre_init.disconnect(record, sender=Job)
+        post_init.disconnect(record, sender=Job)
+
+    expected = [("pre_init", Job, (), values, type(None)), ("post_init", Job, None, {}, Job)]
+    assert seen == expected + expected  # the constructor's signals, then unsaved()'s
+    state = {name: value for name, value in built.__dict__.items() if name != "_state"}
+    assert {name: value for name, value in fast.__dict__.items() if name != "_state"} == state
+    assert (fast._state.adding, fast._state.db) == (True, None)
+    other = Job.unsaved(worker="tests.workers.Noop")
+    assert other.errors == fast.errors == [] and other.errors is not fast.errors  # defaults made afresh
+    assert other.inserted_at >= now and other.state == JobState.AVAILABLE
+    fast.save()
+    assert Job.objects.get(pk=fast.pk).args == {"a": 1}
+
+
+def test_unsaved_refuses_a_name_that_is_no_field():
+    with pytest.raises(TypeError, match="colour"):
+        Job.unsaved(worker="tests.workers.Noop", colour="red")
