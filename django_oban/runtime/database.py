@@ -46,7 +46,10 @@ _DATETIMES = [n for n, field in enumerate(_FIELDS) if field.get_internal_type() 
 
 #: ``attempted_by`` gets the node appended, trimmed to its last ATTEMPTED_BY_LIMIT entries
 #: (the jsonpath runs only for the rare job already at the limit; a value that is not a
-#: list, written by hand, is replaced rather than failing every claim of the queue).
+#: list, written by hand, is replaced rather than failing every claim of the queue). The
+#: claimed ids are gathered into an array first (``id = ANY(ARRAY(…))``), so the rows are
+#: updated through the primary key: an ``id IN (subquery)`` is often planned as a hash join
+#: scanning the whole table, finished jobs included, on every claim.
 CLAIM_SQL = f"""
 UPDATE {_JOBS}
 SET state = 'executing', attempt = attempt + 1, attempted_at = now(),
@@ -56,13 +59,13 @@ SET state = 'executing', attempt = attempt + 1, attempted_at = now(),
       ELSE jsonb_path_query_array(attempted_by, '$[last - {ATTEMPTED_BY_LIMIT - 2} to last]')
     END || jsonb_build_array(%s::text),
     max_attempts = GREATEST(max_attempts, attempt + 1)
-WHERE id IN (
+WHERE id = ANY(ARRAY(
   SELECT id FROM {_JOBS}
   WHERE state = 'available' AND queue = %s
   ORDER BY priority, scheduled_at, id
   LIMIT %s
   FOR UPDATE SKIP LOCKED
-)
+))
 RETURNING {_COLUMNS}
 """
 

@@ -249,3 +249,25 @@ def test_claimed_jobs_are_like_those_the_orm_loads() -> None:
         assert getattr(claimed, field.attname) == getattr(loaded, field.attname), field.name
     assert claimed.inserted_at.utcoffset() == loaded.inserted_at.utcoffset()
     assert not claimed._state.adding and claimed._state.db == "default"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("acknowledging", [False, True])
+def test_a_claim_reads_only_the_rows_it_claims_however_large_the_table(acknowledging) -> None:
+    """Finished jobs stay in the table until pruned: the claim must find its rows through the
+    indexes, not scan the table (``id IN (subquery)`` was planned as a hash join over every row
+    once the table held a couple of thousand jobs, so each claim cost more as jobs piled up)."""
+    from django.db import connection
+
+    from django_oban import insert_all
+    from django_oban.runtime import database
+
+    insert_all([Noop.new() for _ in range(3000)])
+    sql, params = database.CLAIM_SQL, ["n1", "default", 25]
+    if acknowledging:
+        sql, params = database.ACK_AND_CLAIM_SQL, ["{1,2}", "{1,1}", *params]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE oban_jobs")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" not in plan, plan
