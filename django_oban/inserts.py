@@ -46,7 +46,7 @@ def insert_returning_ids(jobs: list[Any], using: str) -> None:
     has an id (it is inserted) or none has (the sequence gives them).
     """
     connection = connections[using]
-    columns = columns_of(type(jobs[0]), connection, with_pk=jobs[0].pk is not None)
+    columns = _columns_of(type(jobs[0]), connection, with_pk=jobs[0].pk is not None)
     if len(jobs) == 1:
         row = jobs[0].__dict__
         source = f"VALUES ({', '.join(columns.scalars)})"
@@ -56,7 +56,7 @@ def insert_returning_ids(jobs: list[Any], using: str) -> None:
         ]
     else:
         source, params = _unnest_source(jobs, columns)
-    with transaction.mark_for_rollback_on_error(using=using), binding_cursor(connection) as cursor:
+    with transaction.mark_for_rollback_on_error(using=using), _binding_cursor(connection) as cursor:
         cursor.execute(f"{columns.insert} {source} {columns.returning}", params)
         ids = cursor.fetchall()
     for job, (pk,) in zip(jobs, ids, strict=True):
@@ -65,7 +65,7 @@ def insert_returning_ids(jobs: list[Any], using: str) -> None:
         job._state.db = using
 
 
-def columns_of(model: type[models.Model], connection: BaseDatabaseWrapper, *, with_pk: bool) -> Columns:
+def _columns_of(model: type[models.Model], connection: BaseDatabaseWrapper, *, with_pk: bool) -> Columns:
     """The ``Columns`` of ``model`` on ``connection``'s engine (worked out once per model and engine)."""
     key = (model, connection.vendor, with_pk)
     found = _columns.get(key)
@@ -88,9 +88,12 @@ def columns_of(model: type[models.Model], connection: BaseDatabaseWrapper, *, wi
     return found
 
 
-def binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+def _binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     """A cursor of ``connection`` (Django's wrapper: errors, query logging, execute wrappers)
-    whose parameters psycopg binds server-side, in binary where it can."""
+    whose parameters psycopg binds server-side, in binary where it can. With the connection's
+    ``prepare_threshold`` set (Django's ``OPTIONS``; off by default) psycopg prepares a statement
+    run that often, as it cannot with Django's client-side binding. For statements that return
+    no timestamps: it has not Django's time zone loader."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
@@ -109,7 +112,7 @@ def _unnest_source(jobs: list[Any], columns: Columns) -> tuple[str, list[Any]]:
     for number, field in enumerate(columns.fields):
         values = [row[field.attname] for row in rows]
         if columns.json[number]:
-            values = [_json_text(value) for value in values]
+            values = _json_texts(values)
         if values.count(values[0]) == len(values):
             selected.append(columns.scalars[number])
             scalars.append(values[0])
@@ -123,6 +126,14 @@ def _unnest_source(jobs: list[Any], columns: Columns) -> tuple[str, list[Any]]:
     names = ", ".join(f"c{number}" for number in range(len(arrays)))
     source = f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS rows ({names})"
     return source, [*scalars, *lists]
+
+
+def _json_texts(values: list[Any]) -> list[str | None]:
+    """The texts of a JSON column's (validated) values; NULL or one empty value everywhere is encoded once."""
+    first = values[0]
+    if (first is None or (not first and type(first) in (dict, list))) and values.count(first) == len(values):
+        return [_json_text(first)] * len(values)
+    return [_json_text(value) for value in values]
 
 
 def _json_text(value: Any) -> str | None:
