@@ -28,7 +28,7 @@ PAGES = {
     "filtered by queue": "?queue__exact=queue-3",
     "searched by worker (5 % of the jobs)": "?q=Worker7",
     "searched by tag": "?q=tag7",
-    "a page in the middle": "?p={middle}",
+    "page 500 (or the middle page of a smaller table)": "?p={page}",
 }
 WAITING = 20_000
 FILL = """
@@ -86,7 +86,7 @@ def admin_pages(jobs: int, repeats: int = 3) -> dict[str, float]:
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            response = client.get(CHANGELIST + query.format(middle=jobs // 200))
+            response = client.get(CHANGELIST + query.format(page=min(500, jobs // 200)))
             times.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"{CHANGELIST + query} answered {response.status_code}")
