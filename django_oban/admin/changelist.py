@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -41,6 +42,14 @@ STATE_COLOURS: dict[str, str] = {
     JobState.CANCELLED: "#6b7280",
 }
 
+def job_list_url(**equal: str) -> str:
+    """The job list's URL, narrowed to the jobs whose fields have these values (``queue="mailers"``:
+    ``…/job/?queue__exact=mailers``)."""
+    url = reverse("admin:django_oban_job_changelist")
+    query = urlencode({f"{name}__exact": value for name, value in equal.items()})
+    return f"{url}?{query}" if query else url
+
+
 #: A filtered list is counted exactly up to this many jobs (a tenth of the counts by state's
 #: bound: on a wide filter PostgreSQL then plans a scan that stops early, not a bitmap of every match).
 LIST_EXACT_UP_TO = 10_000
@@ -61,8 +70,7 @@ class StateCounts:
         return bounded_counts_by_state(self.jobs)
 
     def __iter__(self) -> Iterator[tuple[str, Count, str]]:
-        url = reverse("admin:django_oban_job_changelist")
-        return iter([(state, count, f"{url}?state__exact={state}") for state, count in self.by_state.items()])
+        return iter([(state, count, job_list_url(state=state)) for state, count in self.by_state.items()])
 
 
 class StateCountingPaginator(Paginator):  # type: ignore[type-arg]

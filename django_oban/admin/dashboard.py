@@ -8,20 +8,19 @@ throughput and timings) and fetches its panels again every ``dashboard_refresh_s
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 
 from ..counting import total
 from ..dashboard import Snapshot, snapshot
 from ..models import Job, Node
 from ..querysets import JobQuerySet
 from ..states import JobState
-from .changelist import STATE_COLOURS
+from .changelist import STATE_COLOURS, job_list_url
 from .charts import throughput_chart, timing_chart
 from .permissions import JobModelAdmin
 
@@ -76,11 +75,10 @@ class DashboardMixin(JobModelAdmin):
 
 def panels(data: Snapshot, filters: dict[str, str]) -> dict[str, Any]:
     """The template context of the panels: tables with links to the job list, and the charts."""
-    changelist = reverse("admin:django_oban_job_changelist")
-    narrowing = {f"{name}__exact": value for name, value in filters.items() if name != "node"}
+    narrowing = {name: value for name, value in filters.items() if name != "node"}
 
-    def link(**lookups: str) -> str:
-        return f"{changelist}?{urlencode({**narrowing, **{f'{k}__exact': v for k, v in lookups.items()}})}"
+    def link(**equal: str) -> str:
+        return job_list_url(**{**narrowing, **equal})
 
     counts = [(queue, link(queue=queue), [(by_state[state], link(queue=queue, state=state))
                                           for state in JobState.values])

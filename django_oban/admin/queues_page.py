@@ -17,13 +17,13 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.http import urlencode
 from django.utils.translation import ngettext
 
 from ..managing import managed_by
 from ..models import Job
 from ..queues import CHANGED, MAX_LIMIT, change_queue, describe_change, queue_status
 from ..states import JobState
+from .changelist import job_list_url
 from .permissions import JobModelAdmin
 
 PAGE_TEMPLATE = "admin/django_oban/job/queues.html"
@@ -105,14 +105,11 @@ def describe(change: dict[str, Any]) -> str:
 
 def queue_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``queue_status()`` grouped by queue: its counts by state (with links to the job list) and its nodes."""
-    changelist = reverse("admin:django_oban_job_changelist")
     queues: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = row["queue"]
         if name not in queues:
-            counts = [(state, row["counts"][state],
-                       f"{changelist}?{urlencode({'queue__exact': name, 'state__exact': state})}")
-                      for state in JobState.values]
+            counts = [(state, row["counts"][state], job_list_url(queue=name, state=state)) for state in JobState.values]
             queues[name] = {"name": name, "counts": counts, "nodes": []}
         queues[name]["nodes"].append(row)
     return list(queues.values())
