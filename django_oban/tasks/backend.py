@@ -99,7 +99,7 @@ class ObanBackend(BaseTaskBackend):
         self.validate_task(task)
         job = self.new_job(task, args, kwargs)
         job.save()
-        result = result_of_job(job, task, self.alias)
+        result = result_of_job(job, task, self.alias, made_from_task=not job.conflict)
         if not job.conflict:
             task_enqueued.send(type(self), task_result=result)
         run_if_inline(job, then=result.refresh)

@@ -125,12 +125,21 @@ def finished_at(job: Job) -> datetime | None:
 
 
 def result_of_job(
-    job: Job, task: Task[Any, Any], backend: str, status: TaskResultStatus | None = None
+    job: Job,
+    task: Task[Any, Any],
+    backend: str,
+    status: TaskResultStatus | None = None,
+    *,
+    made_from_task: bool = False,
 ) -> TaskResult[Any]:
-    """The ``TaskResult`` of ``task``'s ``job`` (``status``, if given, instead of the job's)."""
+    """The ``TaskResult`` of ``task``'s ``job`` (``status``, if given, instead of the job's).
+
+    ``made_from_task``: the job was just made from ``task`` on ``backend``, which is then the
+    result's task as it is (not rebuilt, and validated again, from the job's values).
+    """
     call = job.args if isinstance(job.args, dict) else {}
     result: TaskResult[Any] = TaskResult(
-        task=task_of_job(task, job, backend),
+        task=task if made_from_task else task_of_job(task, job, backend),
         id=str(job.pk),
         status=status or STATUS_OF_STATE[JobState(job.state)],
         enqueued_at=job.inserted_at,
