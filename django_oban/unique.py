@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import Exists, F, Func, OuterRef
+from django.db.models import Exists, F, Func, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -245,13 +246,17 @@ def entering_duplicates(jobs: _Jobs) -> _Jobs:
     For an operation making ``jobs`` available (retry): a job that does not count now is a
     duplicate if a job with its key counts, or if a job of ``jobs`` with its key and a lower id
     does not count either (the first of those is the one that enters).
+
+    The second rule is a rank within each key, not a correlated ``EXISTS``: PostgreSQL then
+    looks for counting jobs only among the few unique candidates, and estimates the statement
+    as cheap as the work is, where the ``EXISTS`` it priced for every row of a large set made
+    it compile the statement with JIT (0.6 s of a 100,000-job retry).
     """
     others = jobs.model._default_manager.db_manager(jobs.db).filter(unique_key=OuterRef("unique_key"))
-    others = others.exclude(pk=OuterRef("pk"))
-    earlier = others.filter(pk__lt=OuterRef("pk"), pk__in=jobs.order_by().values("pk"))
-    found: _Jobs = _not_counting(jobs.filter(unique_key__isnull=False)).filter(
-        Exists(counting(others)) | Exists(_not_counting(earlier))
+    ranked = _not_counting(jobs.filter(unique_key__isnull=False)).annotate(
+        unique_rank=Window(RowNumber(), partition_by=F("unique_key"), order_by=F("pk").asc())
     )
+    found: _Jobs = ranked.filter(Q(unique_rank__gt=1) | Exists(counting(others)))
     return found
 
 
