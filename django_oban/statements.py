@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from .changes import state_after_rescheduling
 from .exceptions import DuplicateJobError
+from .returning import returning_jobs
 from .states import JobState
 from .unique import INSERT_ROUNDS, entering_duplicates, is_unique_violation, unique_columns
 from .updates import Update, max_attempts_error
@@ -63,7 +64,7 @@ def prune_cutoff(older_than: Any) -> datetime:
 
 
 def update_returning(jobs: models.QuerySet[Any], values: dict[str, Any]) -> list[Any]:
-    """``UPDATE … RETURNING *`` every row of ``jobs`` with ``values``, in one statement."""
+    """``UPDATE … RETURNING`` every row of ``jobs`` with ``values``, in one statement; the rows as jobs."""
     if jobs.query.is_sliced:
         raise TypeError("Cannot update a query once a slice has been taken.")
     if jobs.query.combinator:
@@ -77,8 +78,7 @@ def update_returning(jobs: models.QuerySet[Any], values: dict[str, Any]) -> list
         return []
     if not sql:
         return []
-    with transaction.mark_for_rollback_on_error(using=jobs.db):
-        return list(jobs.model._default_manager.db_manager(jobs.db).raw(f"{sql} RETURNING *", params))
+    return returning_jobs(jobs.model, jobs.db, sql, params)
 
 
 def update_each(jobs: models.QuerySet[Any], compute: Callable[[Any], Update]) -> list[Any]:

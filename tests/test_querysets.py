@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from django_oban.models import Job
@@ -13,6 +15,7 @@ from django_oban.operations import CANCEL, DELETE, RETRY, RUN_NOW, UPDATE
 from django_oban.states import FINISHED_STATES, INCOMPLETE_STATES, JobState
 
 from .conftest import ALL_STATES, make_job
+from .unique.workers import OncePerArgs
 
 pytestmark = pytest.mark.django_db
 
@@ -300,3 +303,66 @@ def test_prune_refuses_states_that_are_not_a_list(states):
         Job.objects.prune(0, states=states)
 
     assert Job.objects.count() == 1
+
+
+#: The operations returning the jobs they changed, all built from the rows of one ``UPDATE … RETURNING``.
+RETURNING = {
+    "update_many": lambda jobs: jobs.update_many({"priority": 4}),
+    "cancel_returning": lambda jobs: jobs.cancel_returning(),
+    "retry_returning": lambda jobs: jobs.retry_returning(),
+}
+
+
+@pytest.mark.parametrize("call", RETURNING.values(), ids=list(RETURNING))
+def test_returned_jobs_are_the_jobs_as_stored(call):
+    """Every field of every returned job is what a query reads back: JSON values empty or not,
+    timestamps in the same zone, unique options and key."""
+    unique = OncePerArgs.enqueue({"a": 1})
+    Job.objects.filter(pk=unique.pk).update(state=JobState.CANCELLED, cancelled_at=timezone.now())
+    make_job(JobState.DISCARDED, args={"a": [1, {"b": None}], "é": "ü"}, meta={"k": 1.5}, tags=["x", "y"],
+             errors=[{"attempt": 1, "error": "boom"}])
+    make_job(JobState.SCHEDULED)
+    make_job(JobState.RETRYABLE, meta={"n": {}}, tags=[])
+
+    returned = call(Job.objects.all())
+
+    stored = {job.pk: job for job in Job.objects.all()}
+    names = [field.attname for field in Job._meta.concrete_fields]
+    assert len(returned) >= 2
+    for job in returned:
+        assert [repr(getattr(job, name)) for name in names] == [repr(getattr(stored[job.pk], name)) for name in names]
+        assert (job._state.adding, job._state.db, job.conflict) == (False, "default", False)
+
+
+def test_returned_jobs_are_announced_to_post_init_receivers():
+    make_job(JobState.AVAILABLE, meta={"k": "v"})
+    make_job(JobState.SCHEDULED)
+    built = []
+
+    def receiver(sender, instance, **kwargs):
+        built.append((instance, instance.meta))
+
+    post_init.connect(receiver, sender=Job)
+    try:
+        returned = Job.objects.all().update_many({"priority": 2})
+    finally:
+        post_init.disconnect(receiver, sender=Job)
+
+    by_id = sorted(built, key=lambda pair: pair[0].pk)
+    assert [(id(job), job.meta) for job in returned] == [(id(instance), meta) for instance, meta in by_id]
+
+
+def test_returning_jobs_leaves_the_garbage_collector_as_it_was():
+    make_job(JobState.RETRYABLE, attempt=3, max_attempts=5)
+
+    Job.objects.all().update_many({"priority": 1})
+    assert gc.isenabled()
+    with pytest.raises(ValidationError):
+        Job.objects.all().update_many({"max_attempts": 2})
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Job.objects.all().cancel_returning()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
