@@ -27,7 +27,7 @@ PAGES = {
     "filtered by state (discarded)": "?state__exact=discarded",
     "filtered by queue": "?queue__exact=queue-3",
     "searched by worker (5 % of the jobs)": "?q=Worker7",
-    "searched by tag": "?q=tag7",
+    "searched by tag (0.2 % of the jobs)": "?q=tag10",
     "page 500 (or the middle page of a smaller table)": "?p={page}",
 }
 WAITING = 20_000
