@@ -58,8 +58,8 @@ def is_clean_new_record(values: Mapping[str, Any]) -> bool:
     """Whether ``values`` (a new job's fields by attribute name) are clean as they are: what
     ``clean_record`` would return but for fresh copies of the empty containers.
 
-    The shape ``Worker.new()`` gives a job: names already cleaned, empty ``args``, ``meta``,
-    ``tags`` and history, times in UTC, no id, no unique options. Recognised in one pass, not
+    The shape ``Worker.new()`` gives a job: a state as a plain string, names already cleaned,
+    empty ``args``, ``meta``, ``tags`` and history, times in UTC, no id, no unique options. Recognised in one pass, not
     field by field; ``False`` says only that ``clean_record`` must decide.
     """
     try:
@@ -70,7 +70,8 @@ def is_clean_new_record(values: Mapping[str, Any]) -> bool:
             values["id"] is None
             and values["unique"] is None
             and all(values[name] is None for name in _OPTIONAL_TIMES)
-            and values["state"] in _STATES
+            and type(state := values["state"]) is str
+            and state in _STATES
             and is_clean_name(values["worker"])
             and is_clean_name(values["queue"])
             and type(priority) is int and priority in PRIORITY_RANGE

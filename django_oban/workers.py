@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .changes import clean_schedule_in, clean_scheduled_at
 from .conf import oban_settings
+from .states import JobState
 from .unique import unique_option
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class Worker:
             field = "schedule_in" if schedule_in is not None else "scheduled_at"
             raise ValidationError({field: [f"{field} {exc}."]}) from None
         return Job.unsaved(
+            state=JobState.AVAILABLE.value,  # the default, as the plain string saving stores
             worker=cls.path(),
             args={} if args is None else args,
             queue=cls.queue if queue is None else queue,
