@@ -31,7 +31,6 @@ from .unique import clean_unique
 MAX_ID = 2**63 - 1  # a bigint
 _STATES = frozenset(JobState.values)  # a set: looked up for every job written
 _OPTIONAL_TIMES = ("attempted_at", "completed_at", "cancelled_at", "discarded_at")
-_CONTAINERS = ("args", "meta", "tags", "errors", "attempted_by")
 
 
 def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,12 +63,16 @@ def is_clean_new_record(values: Mapping[str, Any]) -> bool:
     """
     try:
         priority, max_attempts, attempt = values["priority"], values["max_attempts"], values["attempt"]
-        args, meta, tags, errors, attempted_by = (values[name] for name in _CONTAINERS)
-        use_tz = settings.USE_TZ
+        args, meta, tags, errors, attempted_by = (
+            values["args"], values["meta"], values["tags"], values["errors"], values["attempted_by"]
+        )
         return (
             values["id"] is None
             and values["unique"] is None
-            and all(values[name] is None for name in _OPTIONAL_TIMES)
+            and values["attempted_at"] is None
+            and values["completed_at"] is None
+            and values["cancelled_at"] is None
+            and values["discarded_at"] is None
             and type(state := values["state"]) is str
             and state in _STATES
             and is_clean_name(values["worker"])
@@ -80,7 +83,8 @@ def is_clean_new_record(values: Mapping[str, Any]) -> bool:
             and type(args) is dict and not args and type(meta) is dict and not meta
             and type(tags) is list and not tags and type(errors) is list and not errors
             and type(attempted_by) is list and not attempted_by
-            and use_tz and _is_utc(values["inserted_at"]) and _is_utc(values["scheduled_at"])
+            and _is_utc(values["inserted_at"]) and _is_utc(values["scheduled_at"])
+            and settings.USE_TZ
         )
     except KeyError:
         return False
