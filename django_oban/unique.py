@@ -253,7 +253,7 @@ def entering_duplicates(jobs: _Jobs) -> _Jobs:
     it compile the statement with JIT (0.6 s of a 100,000-job retry).
     """
     others = jobs.model._default_manager.db_manager(jobs.db).filter(unique_key=OuterRef("unique_key"))
-    ranked = _not_counting(jobs.filter(unique_key__isnull=False)).annotate(
+    ranked = _not_counting(jobs.filter(unique_key__isnull=False)).alias(
         unique_rank=Window(RowNumber(), partition_by=F("unique_key"), order_by=F("pk").asc())
     )
     found: _Jobs = ranked.filter(Q(unique_rank__gt=1) | Exists(counting(others)))
