@@ -26,6 +26,8 @@ except ImportError:  # psycopg 2, or no PostgreSQL driver at all
     psycopg_datetime = None  # type: ignore[assignment]
 
 Converter = Callable[[Any], Any]
+#: A field's database converter: ``(value, expression, connection) -> value``.
+Step = Callable[[Any, Any, Any], Any]
 
 
 def returning_jobs(model: type[models.Model], using: str, sql: str, params: Any) -> list[Any]:
@@ -38,10 +40,10 @@ def returning_jobs(model: type[models.Model], using: str, sql: str, params: Any)
     fields = model._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
     with _collector_paused(), transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
-        native = _native_timestamps(cursor.cursor)
+        timestamp_steps = _native_timestamps(cursor.cursor, connection.timezone)
         cursor.execute(f"{sql} RETURNING {columns}", params)
         rows = cursor.fetchall()
-        return _instances(model, using, rows, _converters(fields, connection, native))
+        return _instances(model, using, rows, _converters(fields, connection, timestamp_steps))
 
 
 def _instances(
@@ -66,42 +68,55 @@ def _instances(
     return instances
 
 
-def _native_timestamps(cursor: Any) -> bool:
-    """Have psycopg 3's C loader decode this cursor's timestamps (``_converters`` then sets the
-    zone, as Django's loader does); ``False`` on other drivers, left as they are."""
+def _native_timestamps(cursor: Any, zone: Any) -> list[Step]:
+    """Have psycopg 3's C loader decode this cursor's timestamps; the step giving them Django's
+    ``zone`` (as Django's loader does) if they come in another, else none. Other drivers are left as they are."""
     adapters = getattr(cursor, "adapters", None)
     if psycopg_datetime is None or adapters is None:
-        return False
+        return []
     adapters.register_loader("timestamptz", psycopg_datetime.TimestamptzLoader)
-    return True
+    return [] if cursor.connection.info.timezone is zone else [_in_zone(zone)]
 
 
-def _converters(fields: Any, connection: Any, native_timestamps: bool) -> list[tuple[int, Converter]]:
+def _converters(fields: Any, connection: Any, timestamp_steps: list[Step]) -> list[tuple[int, Converter]]:
     """``(index, convert)`` for each column needing it: the field's database converters, as a query applies them."""
     found = []
     for index, field in enumerate(fields):
         column = field.get_col(field.model._meta.db_table)
         steps = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
-        if native_timestamps and isinstance(field, models.DateTimeField):
-            steps.insert(0, _in_zone(connection.timezone))
+        if isinstance(field, models.DateTimeField):
+            steps = [*timestamp_steps, *steps]
         if steps:
-            plain_json = isinstance(field, models.JSONField) and field.decoder is None
-            found.append((index, _converter(steps, column, connection, plain_json)))
+            found.append((index, _converter(steps, column, connection, _plain_json(field))))
     return found
 
 
-def _in_zone(zone: Any) -> Callable[[Any, Any, Any], Any]:
+def _plain_json(field: Any) -> bool:
+    return isinstance(field, models.JSONField) and field.decoder is None
+
+
+def _in_zone(zone: Any) -> Step:
     def in_zone(value: Any, column: Any, connection: Any) -> Any:
         return value if value is None else value.replace(tzinfo=zone)
 
     return in_zone
 
 
-def _converter(steps: list[Any], column: Any, connection: Any, plain_json: bool) -> Converter:
+def _converter(steps: list[Step], column: Any, connection: Any, plain_json: bool) -> Converter:
+    if plain_json and len(steps) == 1:
+        [decode] = steps
+
+        def json_value(value: Any) -> Any:
+            # Most of a job's JSON values are empty: those need no parsing.
+            if value == "{}":
+                return {}
+            if value == "[]":
+                return []
+            return decode(value, column, connection)
+
+        return json_value
+
     def convert(value: Any) -> Any:
-        # Most of a job's JSON values are empty: those need no parsing.
-        if plain_json and (value == "{}" or value == "[]"):
-            return {} if value == "{}" else []
         for step in steps:
             value = step(value, column, connection)
         return value

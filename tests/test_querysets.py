@@ -334,6 +334,16 @@ def test_returned_jobs_are_the_jobs_as_stored(call):
         assert (job._state.adding, job._state.db, job.conflict) == (False, "default", False)
 
 
+def test_returned_jobs_have_naive_timestamps_without_time_zone_support(settings):
+    make_job(JobState.RETRYABLE)
+    settings.USE_TZ = False
+
+    [job] = Job.objects.all().update_many({"priority": 2})
+
+    assert job.inserted_at.tzinfo is None and job.attempted_at.tzinfo is None
+    assert (job.inserted_at, job.attempted_at) == Job.objects.values_list("inserted_at", "attempted_at").get()
+
+
 def test_returned_jobs_are_announced_to_post_init_receivers():
     make_job(JobState.AVAILABLE, meta={"k": "v"})
     make_job(JobState.SCHEDULED)
