@@ -4,6 +4,7 @@ connection for its next job (found by the chaos suite after PostgreSQL restarts)
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,14 +44,22 @@ def run_in_one_thread(first: Callable[[], Any], between: Callable[[], Any], seco
     return results
 
 
-def terminate_other_sessions() -> int:
+def terminate_other_sessions() -> list[int]:
+    """End the database's other sessions, and wait until they have ended: ``pg_terminate_backend``
+    only signals them (a check of the thread's socket in between would still find it open)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        terminated: int = cursor.fetchone()[0]
-    return terminated
+        terminated: list[int] = [pid for (pid,) in cursor.fetchall()]
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [terminated])
+        deadline = time.monotonic() + 10
+        while True:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [terminated])
+            if cursor.fetchone()[0] == 0:
+                return terminated
+            assert time.monotonic() < deadline, f"sessions {terminated} still there 10 s after pg_terminate_backend"
+            time.sleep(0.005)
 
 
 @pytest.mark.parametrize("conn_max_age", [0, 600])
