@@ -20,7 +20,7 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 SIDE_BY_SIDE = ["execution", "enqueue_one", "enqueue_bulk", "pickup"]
 OBAN_ONLY = ["bulk", "cancellation", "memory", "large"]
 CONCURRENCIES = (1, 10, 50)
+PEERS = [name for name in SYSTEMS if name != "django-oban"]
 
 
 @contextmanager
@@ -65,9 +66,13 @@ def setup_django(url: str) -> None:
 
 
 class Results:
-    """Figures by (scenario, system), one per round; a higher figure is better unless ``lower``."""
+    """Figures by (scenario, system), one per round; a higher figure is better unless ``lower``.
 
-    def __init__(self) -> None:
+    ``peers``: the systems a figure is compared with (django-oban's variants, such as the bare
+    loop or the big table, are not peers)."""
+
+    def __init__(self, peers: Iterable[str] = PEERS) -> None:
+        self.peers = set(peers)
         self.rounds: dict[tuple[str, str], list[float]] = {}
         self.lower: set[str] = set()
         self.notes: dict[str, str] = {}
@@ -90,7 +95,7 @@ class Results:
     def ratio(self, scenario: str, system: str) -> float | None:
         """Median over the rounds of this system's figure over the best peer's of the same round
         (above 1: better than the best peer, for latencies too)."""
-        peers = [name for name in self.systems(scenario) if name not in ("django-oban", system)]
+        peers = [name for name in self.systems(scenario) if name in self.peers and name != system]
         if not peers:
             return None
         ratios = []
@@ -221,17 +226,67 @@ def fmt(value: float | None) -> str:
 
 
 def markdown(results: Results, options: argparse.Namespace, header: str) -> str:
+    """The results as three tables: side by side, bulk management, django-oban only; then what was not measured."""
     lines = [header, ""]
-    for scenario in results.scenarios():
-        lines += [f"#### {scenario}", "", "| system | median | × best peer |", "|---|---:|---:|"]  # noqa: RUF001
-        for system in results.systems(scenario):
-            ratio = results.ratio(scenario, system)
-            lines.append(f"| {system} | {fmt(results.median(scenario, system))} | "
-                         f"{'—' if ratio is None else f'{ratio:.2f}×'} |")  # noqa: RUF001
-        lines.append("")
+    lines += side_by_side_table(results) + bulk_table(results) + oban_only_table(results)
     if results.notes:
-        lines += ["Not measured:", ""] + [f"- {key}: {value}." for key, value in results.notes.items()] + [""]
+        lines += ["Not measured, or not timed:", ""]
+        lines += [f"- {key}: {value}." for key, value in results.notes.items()] + [""]
     return "\n".join(lines)
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}×"  # noqa: RUF001
+
+
+def side_by_side_table(results: Results) -> list[str]:
+    """A row per scenario run on a peer: each system's median, and django-oban's ratio to the best peer."""
+    names = list(SYSTEMS)
+    rows = [scenario for scenario in results.scenarios()
+            if any(system in PEERS for system in results.systems(scenario))]
+    if not rows:
+        return []
+    lines = ["| scenario | " + " | ".join(names) + " | django-oban × best peer |",  # noqa: RUF001
+             "|---|" + "---:|" * (len(names) + 1)]
+    for scenario in rows:
+        figures = [fmt(results.median(scenario, name)) if (scenario, name) in results.rounds else "—"
+                   for name in names]
+        oban = results.ratio(scenario, "django-oban") if (scenario, "django-oban") in results.rounds else None
+        lines.append(f"| {scenario} | " + " | ".join(figures) + f" | {ratio_text(oban)} |")
+    return [*lines, ""]
+
+
+def bulk_table(results: Results) -> list[str]:
+    """A row per bulk operation: jobs/s of the API, the hand-written SQL and the per-row loop, and two ratios."""
+    rows = [scenario for scenario in results.scenarios() if set(results.systems(scenario)) == {"api", "sql", "loop"}]
+    if not rows:
+        return []
+    lines = ["| bulk operation (jobs/s) | API | hand-written SQL | per-row loop | API time ÷ SQL time "
+             "| API ÷ loop speed |", "|---|---:|---:|---:|---:|---:|"]
+    for scenario in rows:
+        api, sql, loop = (results.rounds[scenario, way] for way in ("api", "sql", "loop"))
+        over_sql = statistics.median(s / a for a, s in zip(api, sql, strict=True))
+        over_loop = statistics.median(a / lo for a, lo in zip(api, loop, strict=True))
+        lines.append(f"| {scenario.removeprefix('bulk ').removesuffix(' (jobs/s)')} | {fmt(statistics.median(api))} | "
+                     f"{fmt(statistics.median(sql))} | {fmt(statistics.median(loop))} | {ratio_text(over_sql)} | "
+                     f"{ratio_text(over_loop)} |")
+    return [*lines, ""]
+
+
+def oban_only_table(results: Results) -> list[str]:
+    """Every other figure: django-oban only, or a variant of a side-by-side one (with its ratio to the best peer)."""
+    names = list(SYSTEMS)
+    lines = ["| figure | measured on | median | × best peer |", "|---|---|---:|---:|"]  # noqa: RUF001
+    for scenario in results.scenarios():
+        systems = results.systems(scenario)
+        if set(systems) == {"api", "sql", "loop"}:
+            continue
+        for system in systems:
+            if system in names and any(other in PEERS for other in systems):
+                continue  # in the side-by-side table
+            lines.append(f"| {scenario} | {system} | {fmt(results.median(scenario, system))} | "
+                         f"{ratio_text(results.ratio(scenario, system))} |")
+    return [*lines, ""] if len(lines) > 2 else []
 
 
 def write(text: str) -> None:

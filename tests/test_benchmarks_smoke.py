@@ -40,11 +40,12 @@ def test_every_scenario_runs_and_reports_a_figure() -> None:
     big = "django-oban, 3,000 finished jobs in the table"
     assert results.systems("idle pickup latency p95 (ms)") == ["django-oban", big]
     table = run.markdown(results, options, "header")
-    assert "| django-oban |" in table and "#### bulk update_many, 60 jobs (jobs/s)" in table
+    assert "| update_many, 60 jobs |" in table  # the bulk table
+    assert "| cancellation latency p95 (ms) | django-oban |" in table  # the django-oban-only table
 
 
 def test_ratios_compare_with_the_best_peer_of_the_same_round() -> None:
-    results = run.Results()
+    results = run.Results(peers=["fast", "slow"])
     for oban, fast, slow in [(300.0, 100.0, 50.0), (200.0, 50.0, 100.0)]:
         results.add("rate", "django-oban", oban)
         results.add("rate", "fast", fast)
@@ -59,3 +60,19 @@ def test_ratios_compare_with_the_best_peer_of_the_same_round() -> None:
     # A figure of the last round only (the big table) is compared with that round's peers.
     results.add("rate", "django-oban, big table", 150.0)
     assert results.ratio("rate", "django-oban, big table") == pytest.approx(1.5)
+
+
+def test_the_tables_put_each_figure_where_a_reader_compares_it() -> None:
+    results = run.Results()
+    for oban, peer in [(300.0, 100.0), (200.0, 100.0)]:
+        results.add("rate (jobs/s)", "django-oban", oban)
+        results.add("rate (jobs/s)", "pgqueuer", peer)
+        results.add("rate (jobs/s)", "SQL loop", 150.0)
+        for way, value in (("api", 1000.0), ("sql", 1200.0), ("loop", 10.0)):
+            results.add("bulk retry, 60 jobs (jobs/s)", way, value)
+    results.notes["django-tasks-db"] = "not installed"
+    table = run.markdown(results, run.parse([]), "header")
+    assert "| rate (jobs/s) | 250 | — | — | 100 | 2.50× |" in table  # noqa: RUF001 - side by side, medians, ratio to peers only
+    assert "| retry, 60 jobs | 1,000 | 1,200 | 10.00 | 1.20× | 100.00× |" in table  # noqa: RUF001 - API time / SQL time
+    assert "| rate (jobs/s) | SQL loop | 150 | 1.50× |" in table  # noqa: RUF001 - a variant, with its ratio to the best peer
+    assert "- django-tasks-db: not installed." in table
