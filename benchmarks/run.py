@@ -129,8 +129,10 @@ def side_by_side(results: Results, systems: list[System], db: Any, options: argp
                         f"processes on this machine, beyond the {system.max_processes} tried"
                     )
             if system.name == "django-oban":
-                results.add("bare claim-and-acknowledge loop, concurrency 1 (jobs/s)", "SQL loop",
-                            scenarios.bare_loop(db, system.url, options.jobs))
+                loop = scenarios.bare_loop(db, system.url, options.jobs)
+                results.add("bare claim-and-acknowledge loop, concurrency 1 (jobs/s)", "SQL loop", loop)
+                worker = results.rounds["execution, concurrency 1 (jobs/s)", system.name][-1]
+                results.add("execution at concurrency 1 ÷ the bare loop", "django-oban", worker / loop)
         if "enqueue_one" in chosen:
             results.add("enqueue one by one (jobs/s)", system.name,
                         scenarios.enqueue_one(system, db, options.enqueue_jobs))

@@ -23,6 +23,7 @@ def test_every_scenario_runs_and_reports_a_figure() -> None:
     expected = [
         "execution, concurrency 1 (jobs/s)", "execution, concurrency 10 (jobs/s)",
         "execution, concurrency 50 (jobs/s)", "bare claim-and-acknowledge loop, concurrency 1 (jobs/s)",
+        "execution at concurrency 1 ÷ the bare loop",
         "enqueue one by one (jobs/s)", "enqueue bulk, 30 jobs (jobs/s)", "idle pickup latency p50 (ms)",
         "idle pickup latency p95 (ms)", *(f"bulk {name}, 60 jobs (jobs/s)" for name in run.scenarios.BULK_OPERATIONS),
         "cancellation latency p50 (ms)", "cancellation latency p95 (ms)",
