@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models
 
 from .changes import normalize_tags
+from .states import FINISHED_AT, FINISHED_STATES
 
 
 def tag_condition(tag: str, using: str) -> models.Q:
@@ -42,3 +45,14 @@ def list_contains(field: str, text: str, using: str) -> models.Q:
 def is_postgresql(using: str) -> bool:
     """Whether database ``using`` is PostgreSQL: set-based JSON updates, row locks, notifications."""
     return connections[using].vendor == "postgresql"
+
+
+def finished_condition(lookup: str, moment: Any, states: Iterable[str] = FINISHED_STATES) -> models.Q:
+    """Jobs in one of ``states`` (finished ones) whose finish time compares with ``moment`` by
+    ``lookup`` (``"lt"``: finished before it); ``ValueError`` for a state that is not finished."""
+    condition = models.Q()
+    for state in states:
+        if state not in FINISHED_AT:
+            raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
+        condition |= models.Q(state=state, **{f"{FINISHED_AT[state]}__{lookup}": moment})
+    return condition

@@ -26,10 +26,10 @@ from django.db import models
 from django.db.models.functions import Mod, TruncMinute
 from django.utils import timezone
 
-from .conditions import is_postgresql, node_condition
+from .conditions import finished_condition, is_postgresql, node_condition
 from .counting import Count, bounded_stats
-from .querysets import FINISHED_AT, JobQuerySet
-from .states import FINISHED_STATES
+from .querysets import JobQuerySet
+from .states import FINISHED_AT, FINISHED_STATES
 
 #: How far back the throughput and timings look.
 WINDOW = timedelta(hours=1)
@@ -84,9 +84,7 @@ def snapshot(jobs: JobQuerySet, *, node: str | None = None, now: datetime | None
 def finished_since(jobs: JobQuerySet, since: datetime) -> JobQuerySet:
     """The jobs of ``jobs`` finished at or after ``since``, annotated with ``finished_at``, ``run_time``
     and ``queue_time``."""
-    condition = models.Q()
-    for state in FINISHED_STATES:
-        condition |= models.Q(state=state, **{f"{FINISHED_AT[state]}__gte": since})
+    condition = finished_condition("gte", since)
     finished_at = models.Case(*(models.When(state=state, then=models.F(FINISHED_AT[state]))
                                 for state in FINISHED_STATES), output_field=models.DateTimeField())
     recent: JobQuerySet = jobs.filter(condition).order_by().annotate(

@@ -27,7 +27,7 @@ from django.db import models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from .conditions import is_postgresql, tag_condition
+from .conditions import finished_condition, is_postgresql, tag_condition
 from .inserts import insert_returning_ids
 from .managing import reports
 from .operations import CANCEL, DELETE, PRUNE, RETRY, RUN_NOW, Operation, operation_named
@@ -52,13 +52,6 @@ from .updates import Update, max_attempts_error
 #: Update changes: a dict (of values, ``Merge`` and ``Add``), an ``Update``, or a callable
 #: receiving each job (its row locked) and returning its dict.
 Changes = Mapping[str, Any] | Update | Callable[[Any], Mapping[str, Any]]
-
-#: The timestamp a finished state sets, by which pruning measures a job's age.
-FINISHED_AT: dict[str, str] = {
-    JobState.COMPLETED: "completed_at",
-    JobState.CANCELLED: "cancelled_at",
-    JobState.DISCARDED: "discarded_at",
-}
 
 class JobQuerySet(models.QuerySet[Any]):
     """Filters by state, counts, and set-based cancel / retry / delete / update of the filtered jobs."""
@@ -313,12 +306,7 @@ class JobQuerySet(models.QuerySet[Any]):
         """
         if isinstance(states, (str, bytes)) or not isinstance(states, Iterable):
             raise TypeError(f"states must be a list of finished states, not {states!r}.")
-        cutoff = prune_cutoff(older_than)
-        condition = models.Q()
-        for state in states:
-            if state not in FINISHED_AT:
-                raise ValueError(f"Only finished jobs can be pruned, not {state!r} ones.")
-            condition |= models.Q(state=state, **{f"{FINISHED_AT[state]}__lt": cutoff})
+        condition = finished_condition("lt", prune_cutoff(older_than), states)
         return self.filter(condition) if condition else self.none()
 
     def prune(

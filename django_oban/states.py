@@ -32,3 +32,10 @@ FINISHED_STATES: tuple[str, ...] = (
     JobState.DISCARDED,
     JobState.CANCELLED,
 )
+
+#: The timestamp a finished state sets: when a job in that state finished.
+FINISHED_AT: dict[str, str] = {
+    JobState.COMPLETED: "completed_at",
+    JobState.CANCELLED: "cancelled_at",
+    JobState.DISCARDED: "discarded_at",
+}
