@@ -20,7 +20,7 @@ from .conditions import is_postgresql
 from .exceptions import DuplicateJobError, JobExecutingError
 from .operations import DELETE
 from .querysets import Changes, JobQuerySet
-from .records import clean_record, is_clean_new_record
+from .records import NEW_RECORD_CONTENTS, clean_record, is_clean_new_record
 from .signals import send_enqueued
 from .states import FINISHED_STATES, JobState
 from .tracing import with_trace_context
@@ -206,10 +206,12 @@ class Job(models.Model):
     def clean(self) -> None:
         """Validate and normalise every field: the updatable ones with the rules every update
         follows (``changes.py``), the others with ``records.py``'s; ``ValidationError`` by field."""
-        if not is_clean_new_record(self.__dict__):
-            fields = self._meta.concrete_fields
-            cleaned = clean_record({field.attname: getattr(self, field.attname) for field in fields})
-            for name, value in cleaned.items():
+        if is_clean_new_record(self.__dict__):
+            names = [name for name in NEW_RECORD_CONTENTS if self.__dict__[name]]
+        else:
+            names = [field.attname for field in self._meta.concrete_fields]
+        if names:
+            for name, value in clean_record({name: getattr(self, name) for name in names}).items():
                 setattr(self, name, value)
         self.unique_key, self.unique_states = unique_columns(self)
         if self.attempt > self.max_attempts:

@@ -53,13 +53,19 @@ def clean_record(values: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+#: What ``is_clean_new_record`` does not vouch for: a new job's contents, cleaned when not empty.
+NEW_RECORD_CONTENTS = ("args", "meta", "tags")
+
+
 def is_clean_new_record(values: Mapping[str, Any]) -> bool:
-    """Whether ``values`` (a new job's fields by attribute name) are clean as they are: what
-    ``clean_record`` would return but for fresh copies of the empty containers.
+    """Whether ``values`` (a new job's fields by attribute name) are clean as they are, but for
+    what ``args``, ``meta`` and ``tags`` hold: what ``clean_record`` would return for every
+    other field, and those three of the right type (``NEW_RECORD_CONTENTS``: still to clean
+    when not empty).
 
     The shape ``Worker.new()`` gives a job: a state as a plain string, names already cleaned,
-    empty ``args``, ``meta``, ``tags`` and history, times in UTC, no id, no unique options. Recognised in one pass, not
-    field by field; ``False`` says only that ``clean_record`` must decide.
+    no history, times in UTC, no id, no unique options. Recognised in one pass, not field by
+    field; ``False`` says only that ``clean_record`` must decide.
     """
     try:
         priority, max_attempts, attempt = values["priority"], values["max_attempts"], values["attempt"]
@@ -80,8 +86,8 @@ def is_clean_new_record(values: Mapping[str, Any]) -> bool:
             and type(priority) is int and priority in PRIORITY_RANGE
             and type(max_attempts) is int and 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
             and type(attempt) is int and 0 <= attempt <= MAX_ATTEMPTS_LIMIT
-            and type(args) is dict and not args and type(meta) is dict and not meta
-            and type(tags) is list and not tags and type(errors) is list and not errors
+            and type(args) is dict and type(meta) is dict and type(tags) is list
+            and type(errors) is list and not errors
             and type(attempted_by) is list and not attempted_by
             and _is_utc(values["inserted_at"]) and _is_utc(values["scheduled_at"])
             and settings.USE_TZ

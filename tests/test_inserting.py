@@ -268,6 +268,29 @@ def test_a_job_changed_after_new_is_normalised_when_inserted():
     assert stored.state == JobState.SCHEDULED
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("args", {"x": float("nan")}), ("meta", {"note": "nul\x00"}), ("tags", ["ok", 7])]
+)
+def test_the_contents_of_an_otherwise_untouched_new_job_are_validated(field, value):
+    job = Noop.new()  # every other field as new() made it: only the contents are cleaned
+    setattr(job, field, value)
+
+    with pytest.raises(ValidationError) as raised:
+        django_oban.insert_all([job])
+
+    assert list(raised.value.message_dict) == [field]
+    assert not Job.objects.exists()
+
+
+def test_the_contents_of_an_otherwise_untouched_new_job_are_normalised():
+    job = Noop.new({"n": 1})
+    job.tags = ["B", " a", "b"]
+
+    django_oban.insert_all([job])
+
+    assert Job.objects.get(pk=job.pk).tags == job.tags == ["a", "b"]
+
+
 @pytest.mark.postgres
 def test_insert_all_keeps_json_values_python_finds_equal_apart():
     args = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": 1}]  # equal in Python, not in JSON
